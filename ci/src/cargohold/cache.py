@@ -1,0 +1,31 @@
+"""Cache policy, in one place: every cache volume cargohold mounts is named here.
+
+A cache volume is only an accelerator: every pipeline is correct with all of
+them empty. Names carry the ``cargohold-`` prefix so they never collide with
+another module's volumes on a shared engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+import dagger
+from dagger import dag
+
+PREFIX: Final = "cargohold"
+PIP_CACHE_PATH: Final = "/root/.cache/pip"
+
+
+def volume(name: str) -> dagger.CacheVolume:
+    """The cache volume ``cargohold-<name>``."""
+    return dag.cache_volume(f"{PREFIX}-{name}")
+
+
+def pip_cache() -> Callable[[dagger.Container], dagger.Container]:
+    """pip's wheel cache (built wheels survive; the proxy here defeats its HTTP cache)."""
+
+    def apply(ctr: dagger.Container) -> dagger.Container:
+        return ctr.with_mounted_cache(PIP_CACHE_PATH, volume("pip"))
+
+    return apply

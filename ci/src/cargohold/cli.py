@@ -1,0 +1,193 @@
+"""The command line (client mode): ``python pipelines.py <command>``.
+
+Each command opens one Dagger session and calls the same ``Cargohold``
+methods that ``dagger call`` runs. Errors a user can fix exit with code 2 and
+one line; a failing step inside the engine shows the tool's own stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import anyio
+import dagger
+import typer
+
+from cargohold import engine as engines
+from cargohold.bootstrap import BootstrapReport, bootstrap
+from cargohold.config import CONFIG_FILE, Config, load_config
+from cargohold.errors import CargoholdError, ConfigError
+from cargohold.local_registry import local_registry_address
+from cargohold.main import Cargohold
+from cargohold.smoke import DEFAULT_PACKAGE, SmokeReport
+from cargohold.trust import bundle_file, read_bundle
+
+log = logging.getLogger("cargohold")
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="pipelines.py",
+    help="cargohold: build, cache, test and publish the container images of a monorepo.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+engine_app = typer.Typer(help="Find, start, inspect and stop the Dagger engine.", no_args_is_help=True)
+app.add_typer(engine_app, name="engine")
+
+
+@dataclass
+class Options:
+    config: Path = Path(CONFIG_FILE)
+    verbose: bool = False
+
+
+OPTIONS = Options()
+
+
+@app.callback()
+def _global(
+    config: Annotated[Path, typer.Option(help="the build description to use")] = Path(CONFIG_FILE),
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show the engine's own progress output")] = False,
+) -> None:
+    OPTIONS.config = config
+    OPTIONS.verbose = verbose
+
+
+@app.command()
+def ci() -> None:
+    """The main job: set up what is missing (engine, registry, base images), then run the pipeline."""
+    _load()  # a bad configuration fails before anything starts
+    _print_lines(bootstrap().lines())
+    # Loaded again: the bootstrap may have pointed the image references at local base images.
+    _print_smoke(_run_in_session(lambda: _smoke(_load())))
+
+
+@app.command(name="bootstrap")
+def bootstrap_command() -> None:
+    """Only the set-up: engine, local registry, base images; says what it reused."""
+    report: BootstrapReport = bootstrap()
+    _print_lines(report.lines())
+
+
+@app.command()
+def smoke(
+    package: Annotated[str, typer.Option(help="the PyPI requirement to install")] = DEFAULT_PACKAGE,
+) -> None:
+    """Build from the Python base, pip-install from PyPI, publish, pull back by digest, check."""
+    _load()
+    bootstrap()
+    _print_smoke(_run_in_session(lambda: _smoke(_load(), package)))
+
+
+@app.command()
+def validate() -> None:
+    """Check cargohold.toml (and the CARGOHOLD_* overrides) without running anything."""
+    config = _load()
+    typer.echo(f"{OPTIONS.config}: valid (project {config.project.name})")
+
+
+@engine_app.command("status")
+def engine_status() -> None:
+    """Which engine would be used, without starting one."""
+    found = engines.resolve(start=False)
+    state = "up" if _native_is_up(found) else "not running (starts on first use)"
+    typer.echo(f"{found.kind.value}: {found.description}")
+    if found.kind is engines.EngineKind.NATIVE:
+        typer.echo(f"state: {state}")
+
+
+@engine_app.command("start")
+def engine_start() -> None:
+    """Resolve the engine and start it when it is a native one."""
+    found = engines.resolve(start=True)
+    how = "reused" if found.reused else f"started in {found.start_seconds:.1f} s"
+    typer.echo(f"{found.kind.value}: {found.description} — {how}")
+    typer.echo(f"client environment: {found.export()}")
+
+
+@engine_app.command("stop")
+def engine_stop() -> None:
+    """Stop the native engine cargohold started (a remote or Docker engine is left alone)."""
+    engine_dir = engines.native_engine_dir()
+    if engine_dir is None:
+        typer.echo("no native engine on this machine; nothing to stop")
+        return
+    from cargohold.native_engine import NativeEngine  # noqa: PLC0415
+
+    stopped = NativeEngine.at(engine_dir).stop()
+    typer.echo("stopped the native engine" if stopped else "the native engine was not running")
+
+
+def _native_is_up(found: engines.Engine) -> bool:
+    engine_dir = engines.native_engine_dir()
+    if found.kind is not engines.EngineKind.NATIVE or engine_dir is None:
+        return False
+    from cargohold.native_engine import NativeEngine  # noqa: PLC0415
+
+    return NativeEngine.at(engine_dir).is_up()
+
+
+def _load() -> Config:
+    return load_config(OPTIONS.config)
+
+
+def run_registry(config: Config) -> str:
+    """Where this run publishes: the configured registry, else the local one under the project name."""
+    return config.project.registry or f"{local_registry_address()}/{config.project.name}"
+
+
+async def _smoke(config: Config, package: str = DEFAULT_PACKAGE) -> SmokeReport:
+    bundle = bundle_file(read_bundle(config.ca_bundle_paths()))
+    return await Cargohold().smoke(str(config.images.reference("python")), run_registry(config), bundle, package)
+
+
+def _run_in_session(body: Callable[[], Awaitable[T]]) -> T:
+    async def session() -> T:
+        found = engines.resolve(start=True)
+        async with engines.session(found, sys.stderr if OPTIONS.verbose else None):
+            return await body()
+
+    return anyio.run(session)
+
+
+def _print_smoke(report: SmokeReport) -> None:
+    typer.echo(json.dumps(vars(report), indent=2, default=str))
+
+
+def _print_lines(lines: Sequence[str]) -> None:
+    for line in lines:
+        typer.echo(line, err=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; the process exit code. Known errors: 2 and one line; a failed exec: 1 and its stderr."""
+    logging.basicConfig(level=logging.INFO, format="cargohold: %(message)s", stream=sys.stderr)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
+    try:
+        app(args=list(argv) if argv is not None else None, standalone_mode=False)
+    except typer.Exit as e:
+        return int(e.exit_code)
+    except typer.TyperException as e:  # usage errors: unknown option, bad value, missing argument
+        typer.echo(f"error: {e.format_message()} — see 'python pipelines.py --help'", err=True)
+        return 2
+    except (typer.Abort, KeyboardInterrupt):
+        typer.echo("interrupted", err=True)
+        return 130
+    except ConfigError as e:
+        for line in e.lines():
+            typer.echo(f"error: {line}", err=True)
+        return 2
+    except CargoholdError as e:
+        typer.echo(f"error: {e.one_line()}", err=True)
+        return 2
+    except dagger.ExecError as e:
+        typer.echo(f"error: {' '.join(e.cmd)} exited with {e.exit_code}\n{e.stderr.strip()}", err=True)
+        return 1
+    return 0

@@ -1,0 +1,161 @@
+"""A small client for the OCI distribution API (what GHCR and Debian's docker-registry speak).
+
+cargohold talks to registries directly, outside the engine, for what the
+engine does not offer: asking whether a tag exists without pulling it,
+pushing base images made from Debian packages, and (later) moving tags and
+pruning cache entries. Registries on loopback are plain HTTP, like the
+engine's own default; every other registry is HTTPS.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import httpx
+
+from cargohold.errors import RegistryError
+
+OCI_MANIFEST: Final = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX: Final = "application/vnd.oci.image.index.v1+json"
+OCI_CONFIG: Final = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER_GZIP: Final = "application/vnd.oci.image.layer.v1.tar+gzip"
+DOCKER_MANIFEST: Final = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_LIST: Final = "application/vnd.docker.distribution.manifest.list.v2+json"
+MANIFEST_TYPES: Final = (OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST)
+
+_CHUNK: Final = 8 * 1024 * 1024
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and 127.0.0.0/8 / ::1, with or without a port."""
+    name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    name = name.strip("[]")
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def sha256_digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class Registry:
+    """One registry host, e.g. ``127.0.0.1:5000`` or ``ghcr.io``."""
+
+    host: str
+    timeout: float = 30.0
+
+    @property
+    def base_url(self) -> str:
+        scheme = "http" if is_loopback(self.host) else "https"
+        return f"{scheme}://{self.host}/v2"
+
+    def _client(self) -> httpx.Client:
+        return httpx.Client(timeout=self.timeout)
+
+    def ping(self) -> bool:
+        """True when the registry answers its API root."""
+        try:
+            with self._client() as client:
+                return client.get(f"{self.base_url}/").status_code in (200, 401)
+        except httpx.HTTPError:
+            return False
+
+    def manifest_digest(self, repository: str, reference: str) -> str | None:
+        """The digest a tag (or digest) resolves to, or None when it does not exist."""
+        url = f"{self.base_url}/{repository}/manifests/{reference}"
+        with self._client() as client:
+            resp = self._request(client, "HEAD", url, headers={"Accept": ", ".join(MANIFEST_TYPES)})
+        if resp.status_code == httpx.codes.NOT_FOUND:
+            return None
+        _raise_for(resp, f"look up {repository}:{reference}")
+        return resp.headers.get("Docker-Content-Digest")
+
+    def get_manifest(self, repository: str, reference: str) -> bytes:
+        """The raw manifest bytes (so the digest of what was read can be checked)."""
+        url = f"{self.base_url}/{repository}/manifests/{reference}"
+        with self._client() as client:
+            resp = self._request(client, "GET", url, headers={"Accept": ", ".join(MANIFEST_TYPES)})
+        _raise_for(resp, f"read the manifest {repository}:{reference}")
+        return resp.content
+
+    def get_blob(self, repository: str, digest: str) -> bytes:
+        """A blob's bytes, verified against its digest."""
+        with self._client() as client:
+            resp = self._request(client, "GET", f"{self.base_url}/{repository}/blobs/{digest}", follow=True)
+        _raise_for(resp, f"read the blob {digest[:19]} of {repository}")
+        if sha256_digest(resp.content) != digest:
+            msg = f"the blob {digest} of {repository} does not match its digest"
+            raise RegistryError(msg, "the registry storage is corrupt: delete and push the image again")
+        return resp.content
+
+    def blob_exists(self, repository: str, digest: str) -> bool:
+        with self._client() as client:
+            resp = self._request(client, "HEAD", f"{self.base_url}/{repository}/blobs/{digest}")
+        return resp.status_code == httpx.codes.OK
+
+    def push_blob(self, repository: str, digest: str, source: bytes | Path) -> bool:
+        """Upload a blob unless the registry has it; True when it was uploaded."""
+        if self.blob_exists(repository, digest):
+            return False
+        with self._client() as client:
+            start = self._request(client, "POST", f"{self.base_url}/{repository}/blobs/uploads/")
+            _raise_for(start, f"start an upload to {repository}")
+            location = httpx.URL(start.headers["Location"])
+            if not location.is_absolute_url:
+                location = httpx.URL(self.base_url).join(str(location))
+            location = location.copy_merge_params({"digest": digest})
+            body = source if isinstance(source, bytes) else _read_chunks(source)
+            headers = {"Content-Type": "application/octet-stream"}
+            if isinstance(source, Path):
+                headers["Content-Length"] = str(source.stat().st_size)
+            done = self._request(client, "PUT", str(location), content=body, headers=headers)
+        _raise_for(done, f"upload the blob {digest[:19]} to {repository}")
+        return True
+
+    def put_manifest(self, repository: str, reference: str, manifest: bytes, media_type: str) -> str:
+        """Write a manifest under a tag (or its digest); the digest the registry stored."""
+        url = f"{self.base_url}/{repository}/manifests/{reference}"
+        with self._client() as client:
+            resp = self._request(client, "PUT", url, content=manifest, headers={"Content-Type": media_type})
+        _raise_for(resp, f"write the manifest {repository}:{reference}")
+        digest = resp.headers.get("Docker-Content-Digest") or sha256_digest(manifest)
+        if digest != sha256_digest(manifest):
+            msg = f"the registry stored {repository}:{reference} under {digest}, not the digest sent"
+            raise RegistryError(msg, "the registry rewrote the manifest; report it with the registry's version")
+        return digest
+
+    def _request(self, client: httpx.Client, method: str, url: str, *, follow: bool = False,
+                 **kwargs: object) -> httpx.Response:
+        try:
+            return client.request(method, url, follow_redirects=follow, **kwargs)  # type: ignore[arg-type]
+        except httpx.HTTPError as e:
+            msg = f"registry {self.host} unreachable ({type(e).__name__}: {e})"
+            raise RegistryError(msg, "check the registry address and that it is running") from e
+
+
+def _raise_for(resp: httpx.Response, what: str) -> None:
+    if resp.is_success:
+        return
+    detail = resp.text.strip().replace("\n", " ")[:200]
+    msg = f"could not {what}: HTTP {resp.status_code} {detail}"
+    hint = {
+        401: "log in: the registry wants credentials",
+        403: "the credentials lack permission for this repository",
+    }.get(resp.status_code, "check the registry's log")
+    raise RegistryError(msg, hint)
+
+
+def _read_chunks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as f:
+        while chunk := f.read(_CHUNK):
+            yield chunk
