@@ -83,15 +83,21 @@ class BaseRecipe:
 
     @property
     def tag(self) -> str:
+        """The registry tag: release and the first 16 hex digits of the key."""
         return f"{DEBIAN_RELEASE}-{self.key()[:16]}"
 
     @property
     def repository(self) -> str:
+        """The repository in the local registry."""
         return f"{REPOSITORY_PREFIX}/{self.name}"
 
     def image_config(self) -> ImageConfig:
+        """The runtime settings, labelled with the recipe key."""
         env = {"PATH": PATH_ENV, "LANG": "C.UTF-8", **dict(self.env)}
-        labels = {"dev.cargohold.base.recipe": self.key(), "org.opencontainers.image.base.name": f"debian:{DEBIAN_RELEASE}"}
+        labels = {
+            "dev.cargohold.base.recipe": self.key(),
+            "org.opencontainers.image.base.name": f"debian:{DEBIAN_RELEASE}",
+        }
         return ImageConfig(env=env, cmd=self.cmd, entrypoint=self.entrypoint, labels=labels, exposed_ports=self.ports)
 
 
@@ -147,9 +153,11 @@ class BaseImages:
     results: list[BaseImageResult] = field(default_factory=list)
 
     def references(self) -> dict[str, str]:
+        """Image name → digest reference."""
         return {r.name: r.reference for r in self.results}
 
     def save(self) -> Path:
+        """Write the references to ``<cache>/base-images.json``."""
         path = state_path("base-images.json")
         path.write_text(json.dumps(self.references(), indent=2, sort_keys=True) + "\n")
         return path
@@ -164,7 +172,8 @@ def ensure_base_images(registry_address: str, recipes: tuple[BaseRecipe, ...] = 
         began = time.monotonic()
         if digest := registry.manifest_digest(recipe.repository, recipe.tag):
             ref = Reference(registry_address, recipe.repository, digest=digest)
-            outcome.results.append(BaseImageResult(recipe.name, str(ref), False, time.monotonic() - began))
+            seconds = time.monotonic() - began
+            outcome.results.append(BaseImageResult(recipe.name, str(ref), built=False, seconds=seconds))
             log.info("base image %s: reusing %s:%s", recipe.name, recipe.repository, recipe.tag)
         else:
             todo.append(recipe)
@@ -187,21 +196,41 @@ def _build_and_push(recipe: BaseRecipe, registry: Registry) -> BaseImageResult:
         layer = compress_layer(rootfs, work / "layer.tar.gz")
         history = f"mmdebstrap {DEBIAN_RELEASE} --variant=minbase --include={','.join(recipe.packages)}"
         annotations = {"dev.cargohold.base.recipe": recipe.key()}
-        digest = push_image(registry, recipe.repository, recipe.tag, layer, recipe.image_config(), history, annotations)
+        digest = push_image(
+            registry,
+            recipe.repository,
+            recipe.tag,
+            layer,
+            config=recipe.image_config(),
+            history=history,
+            annotations=annotations,
+        )
     seconds = time.monotonic() - began
-    log.info("base image %s: pushed %s@%s (%.1f MB, %.0f s)", recipe.name, recipe.repository, digest[:19],
-             layer.size / 1e6, seconds)
+    log.info(
+        "base image %s: pushed %s@%s (%.1f MB, %.0f s)",
+        recipe.name,
+        recipe.repository,
+        digest[:19],
+        layer.size / 1e6,
+        seconds,
+    )
     ref = Reference(registry.host, recipe.repository, digest=digest)
-    return BaseImageResult(recipe.name, str(ref), True, seconds, layer.size)
+    return BaseImageResult(recipe.name, str(ref), built=True, seconds=seconds, compressed_bytes=layer.size)
 
 
 def _mmdebstrap(recipe: BaseRecipe, work: Path, out: Path) -> None:
-    argv = ["mmdebstrap", "--variant=minbase", "--mode=root", "--format=tar", "--quiet",
-            f"--include={','.join(recipe.packages)}"]
+    argv = [
+        "mmdebstrap",
+        "--variant=minbase",
+        "--mode=root",
+        "--format=tar",
+        "--quiet",
+        f"--include={','.join(recipe.packages)}",
+    ]
     argv += [f"--dpkgopt={opt}" for opt in SLIM_EXCLUDES]
     argv += [f"--customize-hook={hook}" for hook in _hooks(recipe, work)]
     argv += [DEBIAN_RELEASE, str(out), *DEBIAN_SOURCES]
-    done = subprocess.run(argv, capture_output=True, text=True, check=False)  # noqa: S603
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         tail = " | ".join(done.stderr.strip().splitlines()[-4:])
         msg = f"mmdebstrap failed for the base image {recipe.name}: {tail}"
@@ -233,9 +262,11 @@ def _hooks(recipe: BaseRecipe, work: Path) -> list[str]:
 
 def _npm_pack(spec: str, work: Path) -> Path:
     """Fetch a package tarball from the npm registry (the host's npm and trust store)."""
-    done = subprocess.run(  # noqa: S603
-        ["npm", "pack", "--silent", "--pack-destination", str(work), spec],  # noqa: S607
-        capture_output=True, text=True, check=False,
+    done = subprocess.run(
+        ["npm", "pack", "--silent", "--pack-destination", str(work), spec],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if done.returncode != 0:
         msg = f"npm pack {spec} failed: {done.stderr.strip().splitlines()[-1:]}"

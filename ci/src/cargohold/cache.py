@@ -23,7 +23,7 @@ def volume(name: str) -> dagger.CacheVolume:
 
 
 def pip_cache() -> Callable[[dagger.Container], dagger.Container]:
-    """pip's wheel cache (built wheels survive; the proxy here defeats its HTTP cache)."""
+    """Pip's wheel cache (built wheels survive; the proxy here defeats its HTTP cache)."""
 
     def apply(ctr: dagger.Container) -> dagger.Container:
         return ctr.with_mounted_cache(PIP_CACHE_PATH, volume("pip"))

@@ -68,6 +68,7 @@ class ImagesConfig(_Model):
         return value
 
     def reference(self, role: str) -> Reference:
+        """The parsed reference of a role (``python-build`` or ``python_build``)."""
         return Reference.parse(getattr(self, role.replace("-", "_")))
 
 

@@ -7,6 +7,7 @@ SIGTERM then SIGKILL. Readiness is the caller's check (a socket, an HTTP ping).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -40,7 +41,7 @@ class Daemon:
         """Start detached (own session, stdin closed, output to the log file)."""
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("ab") as log:
-            proc = subprocess.Popen(  # noqa: S603 - argv is built by cargohold, never a shell string
+            proc = subprocess.Popen(
                 list(argv),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -99,11 +100,9 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
 def _wait_gone(pid: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            # Reap it if it is our child (started in this process); harmless otherwise.
+        # Reap it if it is our child (started in this process); harmless otherwise.
+        with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
         if not Path(f"/proc/{pid}").exists() or _is_zombie(pid):
             return True
         time.sleep(0.1)

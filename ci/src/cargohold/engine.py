@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Final
+from typing import Final, TextIO
 
 import dagger
 
@@ -43,6 +43,9 @@ RUNNER_HOST_VAR: Final = "_EXPERIMENTAL_DAGGER_RUNNER_HOST"
 CLI_BIN_VAR: Final = "_EXPERIMENTAL_DAGGER_CLI_BIN"
 ENGINE_DIR_VAR: Final = "CARGOHOLD_ENGINE_DIR"
 CONVENTIONAL_ENGINE_DIR: Final = Path("/opt/dagger/current/bin")
+# Set beside the runner host when cargohold exported it for its own native
+# engine, so resolving again does not mistake that engine for a remote one.
+NATIVE_HOST_VAR: Final = "CARGOHOLD_NATIVE_RUNNER_HOST"
 
 QUIET_CLIENT_ENV: Final = {
     "DO_NOT_TRACK": "1",
@@ -82,6 +85,8 @@ class Engine:
         env = {**QUIET_CLIENT_ENV, **self.extra_env}
         if self.runner_host:
             env[RUNNER_HOST_VAR] = self.runner_host
+        if self.kind is EngineKind.NATIVE and self.runner_host:
+            env[NATIVE_HOST_VAR] = self.runner_host
         if self.cli_bin:
             env[CLI_BIN_VAR] = self.cli_bin
         return env
@@ -96,8 +101,15 @@ class Engine:
 
 
 def native_engine_dir() -> Path | None:
-    """The directory of a native engine on this machine, or None."""
-    if explicit := os.environ.get(ENGINE_DIR_VAR):
+    """The directory of a native engine on this machine, or None.
+
+    ``CARGOHOLD_ENGINE_DIR=none`` turns the native route off (to use Docker on a
+    machine that has both, or to see what a machine without an engine does).
+    """
+    explicit = os.environ.get(ENGINE_DIR_VAR)
+    if explicit == "none":
+        return None
+    if explicit:
         for candidate in (Path(explicit), Path(explicit) / "bin"):
             if (candidate / "dagger-engine").is_file():
                 return candidate
@@ -116,8 +128,10 @@ def docker_answers() -> bool:
         return False
     try:
         done = subprocess.run(
-            ["docker", "info", "--format", "{{.ServerVersion}}"],  # noqa: S607
-            capture_output=True, timeout=10, check=False,
+            ["docker", "info", "--format", "{{.ServerVersion}}"],
+            capture_output=True,
+            timeout=10,
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired):
         return False
@@ -126,7 +140,8 @@ def docker_answers() -> bool:
 
 def resolve(*, start: bool = True) -> Engine:
     """Find an engine in the documented order; start a native one when ``start``."""
-    if host := os.environ.get(RUNNER_HOST_VAR):
+    host = os.environ.get(RUNNER_HOST_VAR)
+    if host and host != os.environ.get(NATIVE_HOST_VAR):
         cli = os.environ.get(CLI_BIN_VAR) or shutil.which("dagger")
         return Engine(EngineKind.REMOTE, f"remote engine at {host}", runner_host=host, cli_bin=cli)
     if (engine_dir := native_engine_dir()) is not None:
@@ -142,7 +157,7 @@ def resolve(*, start: bool = True) -> Engine:
 
 
 @asynccontextmanager
-async def session(engine: Engine, log_output: IO[str] | None = None) -> AsyncIterator[str]:
+async def session(engine: Engine, log_output: TextIO | None = None) -> AsyncIterator[str]:
     """A Dagger session on ``engine``; yields the engine's version."""
     engine.export()
     async with AsyncExitStack() as stack:

@@ -58,8 +58,12 @@ def _present(proof: str) -> bool:
 def _apt_get(*args: str) -> None:
     global _apt_updated  # noqa: PLW0603 - one 'apt-get update' per process is enough
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    done = subprocess.run(  # noqa: S603
-        ["apt-get", *args], env=env, capture_output=True, text=True, check=False,  # noqa: S607
+    done = subprocess.run(
+        ["apt-get", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if done.returncode != 0:
         tail = " | ".join(done.stderr.strip().splitlines()[-3:])

@@ -55,8 +55,12 @@ def local_registry_address() -> str:
 
 
 def _daemon() -> Daemon:
-    return Daemon("local registry", state_path("registry", "registry.pid"),
-                  state_path("registry", "registry.log"), "docker-registry")
+    return Daemon(
+        "local registry",
+        state_path("registry", "registry.pid"),
+        state_path("registry", "registry.log"),
+        "docker-registry",
+    )
 
 
 def ensure_local_registry() -> RegistryStatus:

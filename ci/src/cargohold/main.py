@@ -36,7 +36,9 @@ class Cargohold:
         self,
         python_image: Annotated[str, Doc("Python base image to build FROM (pinned by digest for real use)")],
         registry: Annotated[str, Doc("registry and namespace to publish the smoke image to, e.g. 127.0.0.1:5000/acme")],
-        ca_bundle: Annotated[dagger.File | None, Doc("PEM bundle that pip trusts for HTTPS (behind a TLS proxy)")] = None,
+        ca_bundle: Annotated[
+            dagger.File | None, Doc("PEM bundle that pip trusts for HTTPS (behind a TLS proxy)")
+        ] = None,
         package: Annotated[str, Doc("a small PyPI requirement to install and import")] = DEFAULT_PACKAGE,
     ) -> SmokeReport:
         """Build from the Python image, pip-install from PyPI, publish, pull back by digest, check."""

@@ -57,8 +57,7 @@ INIT_PATH: Final = Path("/usr/local/bin/dagger-init")
 # Runs inside the new mount namespace: hide the fixed socket folders behind
 # private tmpfs mounts, then become the engine.
 _NAMESPACE_SHIM: Final = (
-    'mount -t tmpfs -o mode=0755 tmpfs /run/dagger && '
-    'mount -t tmpfs -o mode=0755 tmpfs /run/buildkit && exec "$@"'
+    'mount -t tmpfs -o mode=0755 tmpfs /run/dagger && mount -t tmpfs -o mode=0755 tmpfs /run/buildkit && exec "$@"'
 )
 
 
@@ -82,10 +81,12 @@ class NativeEngine:
 
     @property
     def socket(self) -> Path:
+        """The socket cargohold adds (the fixed ones stay inside the namespace)."""
         return self.home / "engine.sock"
 
     @property
     def daemon(self) -> Daemon:
+        """The engine process, tracked by its pid file."""
         return Daemon("dagger engine", self.home / "engine.pid", self.home / "engine.log", "dagger-engine")
 
     def describe(self, *, reused: bool = True, seconds: float = 0.0) -> Engine:
@@ -128,11 +129,20 @@ class NativeEngine:
 
     def _argv(self) -> list[str]:
         return [
-            "unshare", "--mount", "--propagation", "private", "--",
-            "/bin/sh", "-c", _NAMESPACE_SHIM, "cargohold-engine",
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "--",
+            "/bin/sh",
+            "-c",
+            _NAMESPACE_SHIM,
+            "cargohold-engine",
             str(self.bin_dir / "dagger-engine"),
-            "--root", str(self.home / "state"),
-            "--addr", f"unix://{self.socket}",
+            "--root",
+            str(self.home / "state"),
+            "--addr",
+            f"unix://{self.socket}",
         ]
 
     def _prepare_host(self) -> None:
@@ -173,7 +183,11 @@ def _binary_version(cli: Path) -> str:
     """The version the CLI was built as (``dagger version`` prints ``dagger vX.Y.Z (…)``)."""
     try:
         out = subprocess.run(
-            [str(cli), "version"], capture_output=True, text=True, timeout=20, check=True,  # noqa: S603
+            [str(cli), "version"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=True,
         ).stdout.split()
     except (OSError, subprocess.SubprocessError) as e:
         msg = f"{cli} does not run: {e}"

@@ -34,10 +34,14 @@ class ImageConfig:
     exposed_ports: Sequence[str] = ()
 
     def as_json(self) -> dict[str, object]:
+        """The OCI ``config`` object; empty settings are left out."""
         config: dict[str, object] = {"Env": [f"{k}={v}" for k, v in self.env.items()]}
         optional: dict[str, object] = {
-            "Cmd": list(self.cmd), "Entrypoint": list(self.entrypoint), "User": self.user,
-            "WorkingDir": self.workdir, "Labels": dict(self.labels),
+            "Cmd": list(self.cmd),
+            "Entrypoint": list(self.entrypoint),
+            "User": self.user,
+            "WorkingDir": self.workdir,
+            "Labels": dict(self.labels),
             "ExposedPorts": {p: {} for p in self.exposed_ports},
         }
         config.update({k: v for k, v in optional.items() if v})
@@ -59,32 +63,46 @@ def compress_layer(rootfs_tar: Path, out: Path) -> Layer:
     uncompressed = hashlib.sha256()
     with rootfs_tar.open("rb") as src, out.open("wb") as raw:
         hashing = _HashingWriter(raw)
-        with gzip.GzipFile(fileobj=hashing, mode="wb", compresslevel=6, mtime=0) as gz:  # type: ignore[arg-type]
+        with gzip.GzipFile(fileobj=hashing, mode="wb", compresslevel=6, mtime=0) as gz:
             while chunk := src.read(_CHUNK):
                 uncompressed.update(chunk)
                 gz.write(chunk)
     return Layer(out, "sha256:" + hashing.sha.hexdigest(), "sha256:" + uncompressed.hexdigest(), hashing.size)
 
 
-def push_image(registry: Registry, repository: str, tag: str, layer: Layer, config: ImageConfig,
-               history: str, annotations: Mapping[str, str]) -> str:
+def push_image(
+    registry: Registry,
+    repository: str,
+    tag: str,
+    layer: Layer,
+    *,
+    config: ImageConfig,
+    history: str,
+    annotations: Mapping[str, str],
+) -> str:
     """Push layer, config and manifest; the manifest digest."""
-    image_config = json.dumps({
-        "created": EPOCH,
-        "architecture": "amd64",
-        "os": "linux",
-        "config": config.as_json(),
-        "rootfs": {"type": "layers", "diff_ids": [layer.diff_id]},
-        "history": [{"created": EPOCH, "created_by": history}],
-    }, sort_keys=True).encode()
+    image_config = json.dumps(
+        {
+            "created": EPOCH,
+            "architecture": "amd64",
+            "os": "linux",
+            "config": config.as_json(),
+            "rootfs": {"type": "layers", "diff_ids": [layer.diff_id]},
+            "history": [{"created": EPOCH, "created_by": history}],
+        },
+        sort_keys=True,
+    ).encode()
     config_digest = sha256_digest(image_config)
-    manifest = json.dumps({
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": len(image_config)},
-        "layers": [{"mediaType": OCI_LAYER_GZIP, "digest": layer.digest, "size": layer.size}],
-        "annotations": dict(annotations),
-    }, sort_keys=True).encode()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": len(image_config)},
+            "layers": [{"mediaType": OCI_LAYER_GZIP, "digest": layer.digest, "size": layer.size}],
+            "annotations": dict(annotations),
+        },
+        sort_keys=True,
+    ).encode()
     registry.push_blob(repository, layer.digest, layer.path)
     registry.push_blob(repository, config_digest, image_config)
     return registry.put_manifest(repository, tag, manifest, OCI_MANIFEST)

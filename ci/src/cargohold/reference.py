@@ -60,9 +60,11 @@ class Reference:
         return f"{self.registry}/{self.repository}"
 
     def with_tag(self, tag: str) -> Reference:
+        """The same repository under ``tag`` (no digest)."""
         return replace(self, tag=tag, digest=None)
 
     def with_digest(self, digest: str) -> Reference:
+        """The same reference pinned to ``digest``."""
         return replace(self, digest=digest)
 
     def __str__(self) -> str:

@@ -44,6 +44,7 @@ def is_loopback(host: str) -> bool:
 
 
 def sha256_digest(data: bytes) -> str:
+    """The OCI digest of ``data``."""
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
@@ -56,6 +57,7 @@ class Registry:
 
     @property
     def base_url(self) -> str:
+        """The API root: plain HTTP on loopback (as the engine assumes), HTTPS elsewhere."""
         scheme = "http" if is_loopback(self.host) else "https"
         return f"{scheme}://{self.host}/v2"
 
@@ -78,7 +80,8 @@ class Registry:
         if resp.status_code == httpx.codes.NOT_FOUND:
             return None
         _raise_for(resp, f"look up {repository}:{reference}")
-        return resp.headers.get("Docker-Content-Digest")
+        digest: str | None = resp.headers.get("Docker-Content-Digest")
+        return digest
 
     def get_manifest(self, repository: str, reference: str) -> bytes:
         """The raw manifest bytes (so the digest of what was read can be checked)."""
@@ -99,6 +102,7 @@ class Registry:
         return resp.content
 
     def blob_exists(self, repository: str, digest: str) -> bool:
+        """True when the repository holds the blob."""
         with self._client() as client:
             resp = self._request(client, "HEAD", f"{self.base_url}/{repository}/blobs/{digest}")
         return resp.status_code == httpx.codes.OK
@@ -134,8 +138,9 @@ class Registry:
             raise RegistryError(msg, "the registry rewrote the manifest; report it with the registry's version")
         return digest
 
-    def _request(self, client: httpx.Client, method: str, url: str, *, follow: bool = False,
-                 **kwargs: object) -> httpx.Response:
+    def _request(
+        self, client: httpx.Client, method: str, url: str, *, follow: bool = False, **kwargs: object
+    ) -> httpx.Response:
         try:
             return client.request(method, url, follow_redirects=follow, **kwargs)  # type: ignore[arg-type]
         except httpx.HTTPError as e:

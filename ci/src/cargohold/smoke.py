@@ -38,7 +38,7 @@ class SmokeReport:
 
 def smoke_container(python_image: str, package: str, ca_bundle: dagger.File | None) -> dagger.Container:
     """A venv with ``package`` installed from PyPI, and a marker file naming it."""
-    module = package.split("==")[0].split("[")[0].replace("-", "_")
+    module = package.split("==", maxsplit=1)[0].split("[", maxsplit=1)[0].replace("-", "_")
     return (
         dag.container()
         .from_(python_image)
@@ -52,8 +52,9 @@ def smoke_container(python_image: str, package: str, ca_bundle: dagger.File | No
     )
 
 
-async def run_smoke(python_image: str, registry: str, ca_bundle: dagger.File | None,
-                    package: str = DEFAULT_PACKAGE) -> SmokeReport:
+async def run_smoke(
+    python_image: str, registry: str, ca_bundle: dagger.File | None, package: str = DEFAULT_PACKAGE
+) -> SmokeReport:
     """Build, run, publish, pull back by digest, and check; ``registry`` is ``host[/namespace]``."""
     began = time.monotonic()
     ctr = smoke_container(python_image, package, ca_bundle)
@@ -62,7 +63,8 @@ async def run_smoke(python_image: str, registry: str, ca_bundle: dagger.File | N
     reference = await ctr.publish(f"{registry}/smoke:latest")
     published = time.monotonic()
     pulled = await dag.container().from_(reference).file(MESSAGE_FILE).contents()
-    return SmokeReport(
+    # mypy does not see through the SDK's dataclass_transform on a bound method.
+    return SmokeReport(  # type: ignore[call-arg]
         engine_version=await dag.version(),
         package=package,
         output=output,

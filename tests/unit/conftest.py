@@ -1,0 +1,14 @@
+"""Unit tests see no cargohold overrides from the calling environment."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _no_cargohold_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("CARGOHOLD_IMAGE_") or name in {"CARGOHOLD_REGISTRY", "CARGOHOLD_CA_CERTIFICATES"}:
+            monkeypatch.delenv(name)

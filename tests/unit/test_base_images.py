@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import dataclasses
+
+from cargohold.base_images import RECIPES, local_image_overrides
+from cargohold.config import apply_overrides, parse_config
+
+
+def test_recipe_keys_are_stable_and_distinct() -> None:
+    keys = [r.key() for r in RECIPES]
+    assert keys == [r.key() for r in RECIPES]
+    assert len(set(keys)) == len(keys)
+
+
+def test_a_changed_package_list_changes_the_key_and_tag() -> None:
+    python = RECIPES[0]
+    changed = dataclasses.replace(python, packages=(*python.packages, "curl"))
+    assert changed.key() != python.key()
+    assert changed.tag != python.tag
+    assert changed.tag.startswith("bookworm-")
+
+
+def test_every_config_image_role_has_a_local_base_image() -> None:
+    refs = {r.name: f"127.0.0.1:5000/{r.repository}@sha256:{'c' * 64}" for r in RECIPES}
+    overrides = local_image_overrides(refs)
+    raw = {"project": {"name": "acme"}, "images": {}}
+    config = parse_config(apply_overrides(raw, overrides))
+    assert config.images.python_build == refs["python-build"]
+    assert config.images.postgres == refs["postgres"]
+
+
+def test_runtime_images_are_slim_and_builder_has_compilers() -> None:
+    by_name = {r.name: r for r in RECIPES}
+    assert "gcc" not in by_name["python"].packages
+    assert "gcc" in by_name["python-build"].packages
+    assert by_name["python"].image_config().env["LANG"] == "C.UTF-8"
