@@ -40,9 +40,9 @@ def test_no_engine_names_all_three_routes(monkeypatch: pytest.MonkeyPatch, tmp_p
 def test_export_writes_the_client_env_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("CARGOHOLD_CACHE_DIR", str(tmp_path))
     found = engine.Engine(engine.EngineKind.REMOTE, "test", runner_host="unix:///x.sock", cli_bin="/bin/dagger")
-    for name in ("_EXPERIMENTAL_DAGGER_RUNNER_HOST", "_EXPERIMENTAL_DAGGER_CLI_BIN", "DAGGER_NO_NAG"):
-        monkeypatch.delenv(name, raising=False)
-    path = found.export()
+    environ: dict[str, str] = {}
+    path = found.export(environ)
+    assert environ["_EXPERIMENTAL_DAGGER_RUNNER_HOST"] == "unix:///x.sock"
     text = path.read_text()
     assert "export _EXPERIMENTAL_DAGGER_RUNNER_HOST=unix:///x.sock\n" in text
     assert "export _EXPERIMENTAL_DAGGER_CLI_BIN=/bin/dagger\n" in text
@@ -54,9 +54,8 @@ def test_a_native_engine_exported_by_cargohold_is_not_taken_for_a_remote_one(
 ) -> None:
     monkeypatch.setenv("CARGOHOLD_CACHE_DIR", str(tmp_path))
     ours = engine.Engine(engine.EngineKind.NATIVE, "ours", runner_host="unix:///ours.sock", cli_bin="/bin/dagger")
-    for name in ours.client_env():
-        monkeypatch.delenv(name, raising=False)
-    ours.export()
+    for name, value in ours.client_env().items():
+        monkeypatch.setenv(name, value)  # what export() does, undone after the test
     monkeypatch.setenv("CARGOHOLD_ENGINE_DIR", "none")
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(EngineError):  # the native route is off here, so nothing else is left

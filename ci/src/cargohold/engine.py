@@ -23,7 +23,7 @@ import logging
 import os
 import shutil
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,10 +91,10 @@ class Engine:
             env[CLI_BIN_VAR] = self.cli_bin
         return env
 
-    def export(self) -> Path:
-        """Put the client environment into ``os.environ`` and the shared env file."""
+    def export(self, environ: MutableMapping[str, str] = os.environ) -> Path:
+        """Put the client environment into ``environ`` (this process's) and the shared env file."""
         env = self.client_env()
-        os.environ.update(env)
+        environ.update(env)
         env_file = state_path("engine", "client.env")
         env_file.write_text("".join(f"export {k}={v}\n" for k, v in sorted(env.items())))
         return env_file
