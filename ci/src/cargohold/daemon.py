@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -35,22 +34,37 @@ class Daemon:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except (OSError, ValueError):
             return None
+        if not cmdline:  # just spawned, not yet exec'd: /proc shows no command line for a moment
+            return None if _is_zombie(pid) else pid
         return pid if self.binary.encode() in cmdline else None
 
     def start(self, argv: Sequence[str], env: Mapping[str, str] | None = None) -> int:
-        """Start detached (own session, stdin closed, output to the log file)."""
+        """Start detached: its own session, stdin from /dev/null, output to the log file.
+
+        ``posix_spawn`` rather than ``Popen``: the process is meant to outlive
+        this one, and a ``Popen`` object would warn when collected while it runs.
+        """
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_file.open("ab") as log:
-            proc = subprocess.Popen(
+        log_fd = os.open(self.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            pid = os.posix_spawnp(
+                argv[0],
                 list(argv),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                env=dict(env) if env is not None else None,
+                dict(env) if env is not None else dict(os.environ),
+                file_actions=[
+                    (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
+                    (os.POSIX_SPAWN_DUP2, log_fd, 1),
+                    (os.POSIX_SPAWN_DUP2, log_fd, 2),
+                ],
+                setsid=True,
             )
-        self.pid_file.write_text(f"{proc.pid}\n")
-        return proc.pid
+        except OSError as e:
+            msg = f"could not start {self.name} ({argv[0]}: {e.strerror})"
+            raise CargoholdError(msg, "check that the program is installed") from e
+        finally:
+            os.close(log_fd)
+        self.pid_file.write_text(f"{pid}\n")
+        return pid
 
     def stop(self, timeout: float = 15.0) -> bool:
         """Stop it; True when something was running. Waits for the process to go away."""

@@ -11,12 +11,15 @@ never runs without its model) and nothing is downloaded.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
@@ -83,6 +86,17 @@ class Health(BaseModel):
     database: str = Field(description='"ok" or "unavailable"')
 
 
+def _json_safe(value: object) -> object:
+    """Replace NaN and infinities (which JSON cannot carry) by their names."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 def get_model(request: Request) -> LoadedModel:
     return request.app.state.model
 
@@ -96,8 +110,20 @@ ModelDep = Annotated[LoadedModel, Depends(get_model)]
 StoreDep = Annotated[Store, Depends(get_store)]
 
 
+def _configure_logging() -> None:
+    """Show this package's INFO lines next to uvicorn's, unless logging is set up."""
+    logger = logging.getLogger("app")
+    if logger.handlers or logging.getLogger().handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)-9s %(name)s: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
+    _configure_logging()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -135,6 +161,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def store_unavailable(_request: Request, exc: StoreUnavailableError) -> JSONResponse:
         log.warning("store unavailable: %s", exc)
         return JSONResponse({"detail": "database unavailable"}, status_code=503)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's default handler echoes the input back and fails (500) when it
+        # holds NaN or Infinity, which Python's JSON parser accepts.
+        detail = _json_safe(jsonable_encoder(exc.errors()))
+        return JSONResponse({"detail": detail}, status_code=422)
 
     @app.get("/health", response_model=Health, responses={503: {"model": Health}})
     def health(model: ModelDep, store: StoreDep) -> JSONResponse:

@@ -28,7 +28,7 @@ import psycopg
 
 from app.config import Settings
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("app.migrate")  # not __main__ under python -m
 
 FILENAME = re.compile(r"^(?P<version>\d+)_(?P<name>[a-z0-9][a-z0-9_]*)\.sql$")
 # An arbitrary, fixed key for pg_advisory_lock: "cargohold-demo migrations".
