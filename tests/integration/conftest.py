@@ -32,7 +32,7 @@ def bootstrapped(pytestconfig: pytest.Config) -> BootstrapReport:
         if str(e) != engines.NO_ENGINE_LINE:
             raise
         pytestconfig.stash[NO_ENGINE_KEY] = "no Dagger engine"
-        pytest.skip(f"no Dagger engine: {e.one_line()}")
+        pytest.skip(e.one_line())
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
