@@ -7,6 +7,7 @@ summary line says so. Nothing here fakes the engine or the registry.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -22,17 +23,30 @@ from tests.conftest import ENGINE_KEY, NO_ENGINE_KEY
 
 ROOT = Path(__file__).parents[2]
 TEST_NAMESPACE = "cargohold-tests"
+# Where PyTorch's CPU index cannot be reached (these machines), the backend's CPU
+# variant takes torch from the shared wheelhouse: an index override, not a code path.
+WHEELHOUSE = ROOT.parent / "shared" / "wheels"
+WHEELHOUSE_OVERRIDE = 'services.backend.variants.cpu = { find-links = "../shared/wheels", index-url = "" }'
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _torch_from_the_wheelhouse() -> None:
+    if "CARGOHOLD_OVERRIDES" not in os.environ and any(WHEELHOUSE.glob("torch-*+cpu-*.whl")):
+        os.environ["CARGOHOLD_OVERRIDES"] = WHEELHOUSE_OVERRIDE
 
 
 @pytest.fixture(scope="session")
 def bootstrapped(pytestconfig: pytest.Config) -> BootstrapReport:
     try:
-        return bootstrap()
+        report = bootstrap()
     except EngineError as e:
         if str(e) != engines.NO_ENGINE_LINE:
             raise
         pytestconfig.stash[NO_ENGINE_KEY] = "no Dagger engine"
         pytest.skip(e.one_line())
+    # The session fixture replaces this with the version the engine reports.
+    pytestconfig.stash[ENGINE_KEY] = f"{report.engine.version or 'unknown'} ({report.engine.kind.value})"
+    return report
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

@@ -24,7 +24,7 @@ def test_an_invalid_file_exits_2_with_one_line_per_problem(tmp_path: Path, capsy
     bad.write_text('[project]\nname = "x"\n[images]\npython = "NOPE"\n')
     assert main(["--config", str(bad), "validate"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 4, err  # images.python malformed; python-build, node, postgres missing
+    assert len(err) == 5, err  # images.python malformed; python-build, node, node-runtime, postgres missing
     assert all(line.startswith(f"error: {bad}: images.") for line in err), err
     assert "Traceback" not in "\n".join(err)
 

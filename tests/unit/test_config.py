@@ -12,7 +12,7 @@ PINNED = "python:3.11-slim@sha256:" + "a" * 64
 
 VALID = {
     "project": {"name": "acme"},
-    "images": {"python": PINNED, "python-build": PINNED, "node": PINNED, "postgres": PINNED},
+    "images": {"python": PINNED, "python-build": PINNED, "node": PINNED, "node-runtime": PINNED, "postgres": PINNED},
 }
 
 

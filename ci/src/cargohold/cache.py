@@ -29,3 +29,15 @@ def pip_cache() -> Callable[[dagger.Container], dagger.Container]:
         return ctr.with_mounted_cache(PIP_CACHE_PATH, volume("pip"))
 
     return apply
+
+
+NPM_CACHE_PATH: Final = "/root/.npm"
+
+
+def npm_cache() -> Callable[[dagger.Container], dagger.Container]:
+    """The npm content cache (tarballs); ``npm ci`` still installs exactly the lockfile."""
+
+    def apply(ctr: dagger.Container) -> dagger.Container:
+        return ctr.with_mounted_cache(NPM_CACHE_PATH, volume("npm"))
+
+    return apply

@@ -21,8 +21,10 @@ import typer
 
 from cargohold import engine as engines
 from cargohold.bootstrap import BootstrapReport, bootstrap
+from cargohold.build import BuildTarget, BuiltImage, build_and_publish, targets
 from cargohold.config import CONFIG_FILE, Config, load_config
-from cargohold.errors import CargoholdError, ConfigError
+from cargohold.errors import CargoholdError
+from cargohold.host_inputs import check_contexts, provenance, service_inputs
 from cargohold.local_registry import local_registry_address
 from cargohold.main import Cargohold
 from cargohold.smoke import DEFAULT_PACKAGE, SmokeReport
@@ -90,6 +92,23 @@ def smoke(
 
 
 @app.command()
+def build(
+    service: Annotated[str | None, typer.Option(help="build only this service (default: all)")] = None,
+    variant: Annotated[str | None, typer.Option(help="build this variant (default: each service's default)")] = None,
+) -> None:
+    """Build the services' runtime images and push them to the registry (the local one by default)."""
+    config = _load()
+    wanted = targets(config, service, variant)  # bad names fail here, before anything starts
+    for report in check_contexts(config, OPTIONS.config.resolve().parent, wanted):
+        typer.echo(report.lines()[0], err=True)
+    bootstrap()
+    config = _load()
+    images = _run_in_session(lambda: _build(config, wanted))
+    for image in images:
+        typer.echo(f"{image.service}:{image.variant} {image.reference}")
+
+
+@app.command()
 def validate() -> None:
     """Check cargohold.toml (and the CARGOHOLD_* overrides) without running anything."""
     config = _load()
@@ -153,6 +172,15 @@ async def _smoke(config: Config, package: str = DEFAULT_PACKAGE) -> SmokeReport:
     return await smoke(str(config.images.reference("python")), run_registry(config), bundle, package)
 
 
+async def _build(config: Config, wanted: list[BuildTarget]) -> list[BuiltImage]:
+    root = OPTIONS.config.resolve().parent
+    inputs = service_inputs(config, root, wanted)
+    bundle = bundle_file(read_bundle(config.ca_bundle_paths()))
+    return await build_and_publish(
+        config, run_registry(config), inputs, wanted, ca_bundle=bundle, provenance=provenance(config, root)
+    )
+
+
 def _run_in_session(body: Callable[[], Awaitable[T]]) -> T:
     async def session() -> T:
         found = engines.resolve(start=True)
@@ -171,7 +199,7 @@ def _print_lines(lines: Sequence[str]) -> None:
         typer.echo(line, err=True)
 
 
-def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one return per kind of outcome
+def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; the process exit code. Known errors: 2 and one line; a failed exec: 1 and its stderr."""
     logging.basicConfig(level=logging.INFO, format="cargohold: %(message)s", stream=sys.stderr)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
@@ -185,12 +213,9 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one retur
     except (typer.Abort, KeyboardInterrupt):
         typer.echo("interrupted", err=True)
         return 130
-    except ConfigError as e:
+    except CargoholdError as e:  # ConfigError and BuildContextError carry several lines
         for line in e.lines():
             typer.echo(f"error: {line}", err=True)
-        return 2
-    except CargoholdError as e:
-        typer.echo(f"error: {e.one_line()}", err=True)
         return 2
     except dagger.ExecError as e:
         typer.echo(f"error: {' '.join(e.command)} exited with {e.exit_code}\n{e.stderr.strip()}", err=True)

@@ -10,18 +10,22 @@ editing the file:
   e.g. ``CARGOHOLD_IMAGE_PYTHON_BUILD``;
 - ``CARGOHOLD_REGISTRY`` replaces ``[project].registry``;
 - ``CARGOHOLD_CA_CERTIFICATES`` (paths joined by ``:``; empty for none)
-  replaces ``[build].ca-certificates``.
+  replaces ``[build].ca-certificates``;
+- ``CARGOHOLD_OVERRIDES`` is a TOML fragment merged over the file, for any
+  other key, e.g. ``services.backend.variants.cpu = { find-links = "wheels" }``.
 """
 
 from __future__ import annotations
 
+import enum
 import os
+import re
 import tomllib
 from collections.abc import Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ByteSize, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from cargohold.errors import ConfigError
 from cargohold.reference import Reference
@@ -30,8 +34,13 @@ CONFIG_FILE: Final = "cargohold.toml"
 IMAGE_VAR_PREFIX: Final = "CARGOHOLD_IMAGE_"
 REGISTRY_VAR: Final = "CARGOHOLD_REGISTRY"
 CA_VAR: Final = "CARGOHOLD_CA_CERTIFICATES"
+OVERRIDES_VAR: Final = "CARGOHOLD_OVERRIDES"
+DEPENDENCY_KINDS: Final = ("postgres",)  # what a service may name in depends-on
 # Where a host already says which CA bundle its Python tools trust.
 HOST_CA_VARS: Final = ("PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
+
+
+_NAME: Final = re.compile(r"^[a-z][a-z0-9-]*$")
 
 
 class _Model(BaseModel):
@@ -47,6 +56,7 @@ class ProjectConfig(_Model):
         description="registry/namespace images and cache tags go to; unset means the local registry",
     )
     platform: str = "linux/amd64"
+    source: str = Field(default="", description="the repository URL, for the org.opencontainers.image.source label")
 
 
 class ImagesConfig(_Model):
@@ -55,6 +65,7 @@ class ImagesConfig(_Model):
     python: str
     python_build: str = Field(alias="python-build")
     node: str
+    node_runtime: str = Field(alias="node-runtime")
     postgres: str
 
     @field_validator("*")
@@ -82,12 +93,163 @@ class BuildConfig(_Model):
     )
 
 
+class ServiceKind(enum.StrEnum):
+    """Which stage recipe builds a service."""
+
+    PYTHON = "python"
+    NODE = "node"
+
+
+class VariantConfig(_Model):
+    """``[services.<name>.variants.<variant>]``: one flavour of an image (``cpu``, ``cuda``)."""
+
+    index_url: str | None = Field(default=None, alias="index-url", description="index for the heavy requirements")
+    find_links: str | None = Field(
+        default=None, alias="find-links", description="a wheel folder (repo-relative) or URL"
+    )
+    heavy: str | None = Field(default=None, description="this variant's heavy requirements file, else the service's")
+    default: bool = Field(default=False, description="the variant whose tags carry no suffix")
+    budget: ByteSize | None = Field(default=None, description="compressed size budget; else the service's")
+
+    @field_validator("index_url", "find_links")
+    @classmethod
+    def _empty_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+
+class PythonConfig(_Model):
+    """``[services.<name>.python]``: how a Python service's stages are made."""
+
+    lockfile: str = "requirements.lock"
+    heavy: str | None = Field(default=None, description="requirements of heavy, rarely changing packages")
+    dev_lockfile: str | None = Field(default=None, alias="dev-lockfile")
+    app: tuple[str, ...] = ("app",)
+    bake: tuple[str, ...] | None = Field(default=None, description="command that bakes the model at build time")
+    bake_output: str | None = Field(default=None, alias="bake-output")
+
+    @model_validator(mode="after")
+    def _bake_needs_output(self) -> PythonConfig:
+        if self.bake and not self.bake_output:
+            raise ValueError("bake needs bake-output, the absolute folder the command writes")
+        if self.bake_output and not self.bake_output.startswith("/"):
+            raise ValueError(f"bake-output {self.bake_output!r} must be an absolute path in the image")
+        return self
+
+
+class NodeConfig(_Model):
+    """``[services.<name>.node]``: how a Node service's stages are made."""
+
+    build: tuple[str, ...] = ("npm", "run", "build")
+    dist: str = "dist"
+    runtime_files: tuple[str, ...] = Field(default=(), alias="runtime-files")
+
+
+class ContextConfig(_Model):
+    """``[services.<name>.context]``: what of the service folder reaches the build."""
+
+    include: tuple[str, ...] = ("**",)
+    exclude: tuple[str, ...] = ()
+    max_file_size: ByteSize = Field(default=ByteSize(5_000_000), alias="max-file-size")
+
+
+class ServiceConfig(_Model):
+    """``[services.<name>]``: one service, built from its own folder."""
+
+    path: str
+    kind: ServiceKind
+    port: int = Field(ge=1, le=65535)
+    health: str = "/health"
+    command: tuple[str, ...] = Field(min_length=1, description="the runtime entrypoint")
+    lint: tuple[str, ...] = ()
+    test: tuple[str, ...] = ()
+    env: dict[str, str] = {}
+    depends_on: tuple[str, ...] = Field(default=(), alias="depends-on")
+    budget: ByteSize | None = None
+    variants: dict[str, VariantConfig] = {"default": VariantConfig(default=True)}
+    python: PythonConfig | None = None
+    node: NodeConfig | None = None
+    context: ContextConfig = ContextConfig()
+    shared: tuple[str, ...] = Field(default=(), description="repo files outside the folder it depends on")
+
+    @field_validator("path")
+    @classmethod
+    def _inside_the_repo(cls, value: str) -> str:
+        path = PurePosixPath(value)
+        if path.is_absolute() or ".." in path.parts or value in ("", "."):
+            raise ValueError(f"{value!r} must be a folder inside the repository, relative to cargohold.toml")
+        return str(path)
+
+    @field_validator("health")
+    @classmethod
+    def _is_a_path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError(f"{value!r} must be an HTTP path such as /health")
+        return value
+
+    @field_validator("depends_on")
+    @classmethod
+    def _known_dependencies(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if unknown := sorted(set(value) - set(DEPENDENCY_KINDS)):
+            raise ValueError(f"unknown dependency {', '.join(unknown)}; known: {', '.join(DEPENDENCY_KINDS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _kind_settings(self) -> ServiceConfig:
+        defaults = [name for name, v in self.variants.items() if v.default]
+        if len(self.variants) > 1 and len(defaults) != 1:
+            raise ValueError(f"exactly one variant must say default = true (found {len(defaults)})")
+        if self.kind is ServiceKind.PYTHON and self.node is not None:
+            raise ValueError("a python service takes [python] settings, not [node]")
+        if self.kind is ServiceKind.NODE and self.python is not None:
+            raise ValueError("a node service takes [node] settings, not [python]")
+        return self
+
+    @property
+    def python_settings(self) -> PythonConfig:
+        """The ``[python]`` table, or its defaults."""
+        return self.python or PythonConfig()
+
+    @property
+    def node_settings(self) -> NodeConfig:
+        """The ``[node]`` table, or its defaults."""
+        return self.node or NodeConfig()
+
+    def variant(self, name: str | None) -> tuple[str, VariantConfig]:
+        """The named variant, or the default one; ConfigError naming the known ones."""
+        if name is None:
+            return next(((n, v) for n, v in self.variants.items() if v.default), next(iter(self.variants.items())))
+        if name not in self.variants:
+            raise ConfigError([f"unknown variant {name!r}; this service has {', '.join(self.variants)}"])
+        return name, self.variants[name]
+
+    def budget_for(self, variant: VariantConfig) -> int | None:
+        """The compressed-size budget in bytes: the variant's, else the service's."""
+        budget = variant.budget if variant.budget is not None else self.budget
+        return int(budget) if budget is not None else None
+
+
 class Config(_Model):
     """The whole file."""
 
     project: ProjectConfig
     images: ImagesConfig
     build: BuildConfig = BuildConfig()
+    services: dict[str, ServiceConfig] = {}
+
+    @field_validator("services")
+    @classmethod
+    def _service_names(cls, value: dict[str, ServiceConfig]) -> dict[str, ServiceConfig]:
+        for name in value:
+            if not _NAME.match(name):
+                raise ValueError(f"service name {name!r}: use lower-case letters, digits and -")
+        return value
+
+    def service(self, name: str) -> ServiceConfig:
+        """The named service; ConfigError naming the known ones."""
+        if name not in self.services:
+            known = ", ".join(self.services) or "none"
+            raise ConfigError([f"unknown service {name!r}; cargohold.toml has {known}"])
+        return self.services[name]
 
     def ca_bundle_paths(self, environ: Mapping[str, str] = os.environ) -> list[Path]:
         """The CA files build steps trust: configured, else the host's bundle, else none."""
@@ -105,7 +267,15 @@ def load_config(path: Path, environ: Mapping[str, str] = os.environ) -> Config:
         raise ConfigError(["file not found; run from the repository root or pass --config"], str(path)) from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError([f"not valid TOML ({e})"], str(path)) from None
-    return parse_config(apply_overrides(raw, environ), source=str(path))
+    config = parse_config(apply_overrides(raw, environ), source=str(path))
+    missing = [
+        f"services.{name}.path: {svc.path} does not exist next to {path.name}; fix the path"
+        for name, svc in config.services.items()
+        if not (path.parent / svc.path).is_dir()
+    ]
+    if missing:
+        raise ConfigError(missing, str(path))
+    return config
 
 
 def parse_config(raw: Mapping[str, Any], source: str = CONFIG_FILE) -> Config:
@@ -118,7 +288,12 @@ def parse_config(raw: Mapping[str, Any], source: str = CONFIG_FILE) -> Config:
 
 def apply_overrides(raw: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
     """The document with the ``CARGOHOLD_*`` environment overrides applied."""
-    doc = {k: dict(v) if isinstance(v, Mapping) else v for k, v in raw.items()}
+    doc = _merge({}, raw)
+    if fragment := environ.get(OVERRIDES_VAR):
+        try:
+            doc = _merge(doc, tomllib.loads(fragment))
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError([f"not valid TOML ({e})"], OVERRIDES_VAR) from None
     images = doc.setdefault("images", {})
     for var, value in environ.items():
         if var.startswith(IMAGE_VAR_PREFIX) and value:
@@ -128,6 +303,17 @@ def apply_overrides(raw: Mapping[str, Any], environ: Mapping[str, str]) -> dict[
     if CA_VAR in environ:
         doc.setdefault("build", {})["ca-certificates"] = [p for p in environ[CA_VAR].split(":") if p]
     return doc
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """``extra`` merged into a copy of ``base``, tables recursively."""
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(dict(merged[key]), value)
+        else:
+            merged[key] = _merge({}, value) if isinstance(value, Mapping) else value
+    return merged
 
 
 def _problem_line(err: Mapping[str, Any]) -> str:

@@ -74,6 +74,7 @@ class Engine:
 
     kind: EngineKind
     description: str
+    version: str = ""  # known before connecting only for a native engine
     runner_host: str | None = None
     cli_bin: str | None = None
     reused: bool = True

@@ -10,7 +10,8 @@ tool's own stderr instead of a Dagger stack trace.
     ├── ConfigError          cargohold.toml or an override is invalid
     ├── EngineError          no Dagger engine could be resolved or started
     ├── RegistryError        the OCI registry refused or could not be reached
-    └── BootstrapError       the local registry or a base image could not be made
+    ├── BootstrapError       the local registry or a base image could not be made
+    └── BuildContextError    a build context holds a venv, node_modules, weights, huge files
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ class CargoholdError(Exception):
         """The message as the CLI prints it, hint included."""
         text = " ".join(str(self).split())
         return f"{text} — {self.hint}" if self.hint else text
+
+    def lines(self) -> list[str]:
+        """What the CLI prints, one ``error:`` line each."""
+        return [self.one_line()]
 
 
 class ConfigError(CargoholdError):
@@ -55,3 +60,15 @@ class RegistryError(CargoholdError):
 
 class BootstrapError(CargoholdError):
     """The local registry or a base image could not be brought up."""
+
+
+class BuildContextError(CargoholdError):
+    """A service's build context holds what must not be built from; one line per path."""
+
+    def __init__(self, summary: str, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(summary, "remove them, or exclude them in the service's [context] table")
+
+    def lines(self) -> list[str]:
+        """The summary with its fix, then each offending path."""
+        return [self.one_line(), *self.problems]

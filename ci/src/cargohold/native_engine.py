@@ -94,6 +94,7 @@ class NativeEngine:
         return Engine(
             EngineKind.NATIVE,
             f"native engine {self.version} ({self.bin_dir}, socket {self.socket})",
+            version=self.version,
             runner_host=f"unix://{self.socket}",
             cli_bin=str(self.bin_dir / "dagger"),
             reused=reused,

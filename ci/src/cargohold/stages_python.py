@@ -1,0 +1,164 @@
+"""Builder and runtime stages of a Python service, as code.
+
+    builder ─┬─ heavy         heavy requirements (torch) → /opt/heavy   key: that file + index
+             ├─ dependencies  the lockfile → /opt/venv                   key: the lockfile
+             └─ bake          deps + heavy + app → the model folder      key: app code + deps
+    runtime = slim base + user + /opt/heavy + /opt/venv + app + model (each its own layer)
+
+Heavy, rarely changing packages get their own stage and their own runtime
+layer: a change to any other dependency leaves the torch layer (and its cache
+and registry blobs) untouched. The runtime venv has no pip: packages are
+installed with the builder's own pip (``pip --python``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+import dagger
+from dagger import dag
+
+from cargohold.cache import pip_cache
+from cargohold.config import PythonConfig, VariantConfig
+from cargohold.trust import with_ca_bundle, without_ca_bundle
+
+VENV: Final = "/opt/venv"
+HEAVY: Final = "/opt/heavy"
+PIP_TOOL: Final = "/opt/pip-tool"
+APP: Final = "/app"
+SRC: Final = "/src"
+WHEELHOUSE: Final = "/wheelhouse"
+RUNTIME_UID: Final = 10001
+RUNTIME_USER: Final = "app"
+PTH_FILE: Final = "cargohold-heavy.pth"
+PIP: Final = (f"{PIP_TOOL}/bin/pip", "--python", f"{VENV}/bin/python", "--disable-pip-version-check")
+
+
+@dataclass(frozen=True)
+class PythonStages:
+    """The stages of one Python service and variant; every method returns a lazy container."""
+
+    src: dagger.Directory  # the service folder, already narrowed to its build context
+    settings: PythonConfig
+    variant: VariantConfig
+    builder_image: str
+    runtime_image: str
+    wheelhouse: dagger.Directory | None = None
+    ca_bundle: dagger.File | None = None
+
+    def builder(self) -> dagger.Container:
+        """Compilers, a pip of its own, and an empty venv at a fixed path."""
+        return (
+            dag.container()
+            .from_(self.builder_image)
+            .with_(with_ca_bundle(self.ca_bundle))
+            .with_(pip_cache())
+            .with_env_variable("PIP_ROOT_USER_ACTION", "ignore")
+            .with_exec(["python3", "-m", "venv", PIP_TOOL])
+            .with_exec(["python3", "-m", "venv", "--without-pip", VENV])
+        )
+
+    def heavy(self) -> dagger.Container:
+        """The heavy requirements alone, into their own folder (empty when there are none)."""
+        heavy_file = self.variant.heavy or self.settings.heavy
+        ctr = self.builder().with_exec(["mkdir", "-p", HEAVY])
+        if heavy_file is None:
+            return ctr
+        if self.wheelhouse is not None:
+            ctr = ctr.with_mounted_directory(WHEELHOUSE, self.wheelhouse)
+        return ctr.with_file(f"{SRC}/heavy.txt", self.src.file(heavy_file)).with_exec(
+            [*PIP, "install", "--no-deps", "--target", HEAVY, *self._index_args(), "-r", f"{SRC}/heavy.txt"]
+        )
+
+    def dependencies(self) -> dagger.Container:
+        """The lockfile installed into the venv, which also finds the heavy folder (a .pth file)."""
+        # A .pth file in site-packages puts the heavy folder on sys.path (a layer of its own).
+        pth = f"import sysconfig, pathlib; pathlib.Path(sysconfig.get_path('purelib'), {PTH_FILE!r})"
+        pth += f".write_text({HEAVY!r})"
+        return (
+            self.builder()
+            .with_file(f"{SRC}/{self.settings.lockfile}", self.src.file(self.settings.lockfile))
+            .with_exec([*PIP, "install", "--no-deps", "-r", f"{SRC}/{self.settings.lockfile}"])
+            .with_exec([f"{VENV}/bin/python", "-c", pth])
+        )
+
+    def bake(self) -> dagger.Container | None:
+        """The model made at build time by the service's own command (None when it has none)."""
+        if not self.settings.bake:
+            return None
+        return (
+            self.dependencies()
+            .with_directory(HEAVY, self.heavy().directory(HEAVY))
+            .with_directory(APP, self.src)
+            .with_workdir(APP)
+            .with_env_variable("PATH", f"{VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+            .with_exec(list(self.settings.bake))
+        )
+
+    def runtime(self) -> dagger.Container:
+        """Slim base, non-root user, and only the artefacts: heavy packages, venv, app, model."""
+        ctr = (
+            dag.container()
+            .from_(self.runtime_image)
+            .with_exec(_add_user())
+            .with_directory(HEAVY, self.heavy().directory(HEAVY))
+            .with_directory(VENV, self.dependencies().directory(VENV))
+            .with_directory(APP, self.src, include=_patterns(self.settings.app))
+        )
+        if (baked := self.bake()) is not None and self.settings.bake_output:
+            ctr = ctr.with_directory(self.settings.bake_output, baked.directory(self.settings.bake_output))
+        return (
+            ctr.with_env_variable("PATH", f"{VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+            .with_env_variable("PYTHONUNBUFFERED", "1")
+            .with_env_variable("PYTHONDONTWRITEBYTECODE", "1")
+            .with_workdir(APP)
+            .with_user(f"{RUNTIME_UID}:{RUNTIME_UID}")
+        )
+
+    def dev(self) -> dagger.Container:
+        """Dependencies, dev tools and the whole context: where lint and unit tests run."""
+        ctr = self.dependencies().with_directory(HEAVY, self.heavy().directory(HEAVY))
+        if dev_lock := self.settings.dev_lockfile:
+            ctr = ctr.with_file(f"{SRC}/{dev_lock}", self.src.file(dev_lock)).with_exec(
+                [*PIP, "install", "--no-deps", "-r", f"{SRC}/{dev_lock}"]
+            )
+        return (
+            ctr.with_(without_ca_bundle(self.ca_bundle))
+            .with_directory(APP, self.src)
+            .with_workdir(APP)
+            .with_env_variable("PATH", f"{VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        )
+
+    def _index_args(self) -> list[str]:
+        args: list[str] = []
+        if self.variant.index_url:
+            args += ["--index-url", self.variant.index_url]
+        if self.wheelhouse is not None:
+            args += ["--find-links", WHEELHOUSE]
+            if not self.variant.index_url:
+                args.append("--no-index")  # the wheelhouse is the whole source: no silent PyPI fallback
+        elif self.variant.find_links:
+            args += ["--find-links", self.variant.find_links]  # a URL
+        return args
+
+
+def _add_user() -> list[str]:
+    return [
+        "useradd",
+        "--system",
+        "--uid",
+        str(RUNTIME_UID),
+        "--user-group",
+        "--no-create-home",
+        "--home-dir",
+        APP,
+        "--shell",
+        "/usr/sbin/nologin",
+        RUNTIME_USER,
+    ]
+
+
+def _patterns(paths: tuple[str, ...]) -> list[str]:
+    """Include patterns for folders or files of the service (a folder brings its contents)."""
+    return [p for path in paths for p in (path, f"{path}/**")]
