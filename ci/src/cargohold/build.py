@@ -6,6 +6,7 @@ in the module's source directory; from here on everything is the same.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,6 +17,9 @@ import dagger
 from dagger import Doc
 
 from cargohold.config import Config, ServiceConfig, ServiceKind
+from cargohold.image_facts import ImageFacts, read_image_facts
+from cargohold.reference import Reference
+from cargohold.registry import Registry
 from cargohold.stages_node import NodeStages
 from cargohold.stages_python import PythonStages
 
@@ -150,3 +154,20 @@ async def build_and_publish(
         for target in wanted:
             tg.start_soon(one, target)
     return [built[t] for t in wanted]
+
+
+async def image_facts(config: Config, image: BuiltImage) -> ImageFacts:
+    """The facts report of a pushed runtime image, against its variant's budget (read from the registry)."""
+    ref = Reference.parse(image.reference)
+    svc = config.service(image.service)
+    _, variant = svc.variant(image.variant)
+    read = functools.partial(
+        read_image_facts,
+        Registry(ref.registry),
+        ref.repository,
+        ref.digest or image.variant,
+        budget=svc.budget_for(variant),
+        variant=image.variant,
+        role="runtime",
+    )
+    return await anyio.to_thread.run_sync(read)

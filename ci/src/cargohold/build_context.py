@@ -63,6 +63,13 @@ class ContextReport:
         return [head, *(f"  {p.path} ({p.size / 1e6:.1f} MB): {p.reason}" for p in self.problems)]
 
 
+def engine_filters(rules: ContextConfig) -> tuple[list[str] | None, list[str]]:
+    """``(include, exclude)`` for the engine's directory filters: the same context the check saw."""
+    exclude = [f"**/{name}" for name in ALWAYS_EXCLUDED] + list(rules.exclude)
+    include = None if rules.include == ("**",) else list(rules.include)
+    return include, exclude
+
+
 def is_excluded(path: str, rules: ContextConfig) -> bool:
     """True when ``path`` (or a folder above it) is excluded, or nothing includes it."""
     parts = PurePosixPath(path).parts

@@ -21,7 +21,7 @@ import typer
 
 from cargohold import engine as engines
 from cargohold.bootstrap import BootstrapReport, bootstrap
-from cargohold.build import BuildTarget, BuiltImage, build_and_publish, targets
+from cargohold.build import BuildTarget, BuiltImage, build_and_publish, image_facts, targets
 from cargohold.config import CONFIG_FILE, Config, load_config
 from cargohold.errors import CargoholdError
 from cargohold.host_inputs import check_contexts, provenance, service_inputs
@@ -104,8 +104,13 @@ def build(
     bootstrap()
     config = _load()
     images = _run_in_session(lambda: _build(config, wanted))
-    for image in images:
+    facts = [anyio.run(image_facts, config, image) for image in images]
+    for image, fact in zip(images, facts, strict=True):
         typer.echo(f"{image.service}:{image.variant} {image.reference}")
+        _print_lines(fact.lines())
+    if over := [f"{i.service}:{i.variant}" for i, f in zip(images, facts, strict=True) if f.over_budget]:
+        typer.echo(f"error: over its size budget: {', '.join(over)} (largest layers and paths above)", err=True)
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -126,6 +126,9 @@ class PythonConfig(_Model):
     app: tuple[str, ...] = ("app",)
     bake: tuple[str, ...] | None = Field(default=None, description="command that bakes the model at build time")
     bake_output: str | None = Field(default=None, alias="bake-output")
+    prune: tuple[str, ...] = Field(
+        default=(), description="globs under site-packages (and the heavy folder) removed before the runtime"
+    )
 
     @model_validator(mode="after")
     def _bake_needs_output(self) -> PythonConfig:

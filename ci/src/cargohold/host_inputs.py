@@ -14,7 +14,7 @@ import dagger
 from dagger import dag
 
 from cargohold.build import BuildTarget, Provenance, ServiceInputs
-from cargohold.build_context import ALWAYS_EXCLUDED, ContextReport, scan
+from cargohold.build_context import ContextReport, engine_filters, scan
 from cargohold.config import Config, ServiceConfig
 from cargohold.errors import BuildContextError, ConfigError
 
@@ -46,8 +46,7 @@ def check_context(name: str, svc: ServiceConfig, root: Path) -> ContextReport:
 
 def context_directory(svc: ServiceConfig, root: Path) -> dagger.Directory:
     """The service folder as the engine sees it: only what the context rules let through."""
-    exclude = [f"**/{name}" for name in ALWAYS_EXCLUDED] + list(svc.context.exclude)
-    include = None if svc.context.include == ("**",) else list(svc.context.include)
+    include, exclude = engine_filters(svc.context)
     return dag.host().directory(str(root / svc.path), exclude=exclude, include=include)
 
 

@@ -25,10 +25,6 @@ EntryKind = Literal["file", "dir", "symlink", "other"]
 EXAMPLES: Final = 5  # example paths per finding
 _WHITEOUT: Final = ".wh."
 _OPAQUE: Final = ".wh..wh..opq"
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)?\s*$", re.IGNORECASE)
-_UNITS: Final[dict[str, int]] = {"": 1, "b": 1} | {  # kb, kib, mb, mib…: MB = 10^6 bytes, MiB = 2^20
-    f"{prefix}{i}b": (1024 if i else 1000) ** (n + 1) for n, prefix in enumerate("kmgt") for i in ("", "i")
-}
 
 
 @dataclass(frozen=True)
@@ -112,16 +108,6 @@ class ImageFacts:
             return f"{self.reference} {sizes}, no budget"
         verdict = f"OVER by {format_size(self.compressed_size - self.budget)}" if self.over_budget else "OK"
         return f"{self.reference} {sizes}, budget {format_size(self.budget)}: {verdict}"
-
-
-def parse_size(text: str) -> int:
-    """Bytes from ``450MB``, ``1.2 GB``, ``300 MiB`` or ``512000`` (MB = 10^6 bytes, MiB = 2^20)."""
-    match = _SIZE.match(text)
-    if match is None:
-        msg = f"size {text!r}: write a number and an optional unit, e.g. 450MB, 1.2 GB, 300 MiB, 512000"
-        raise ValueError(msg)
-    number, unit = match.groups()
-    return round(float(number) * _UNITS[(unit or "").lower()])
 
 
 def format_size(n: int) -> str:
@@ -269,7 +255,7 @@ _ADVICE: Final = {
     FindingKind.HOST_VENV: "a .venv in the image ({}): exclude .venv from the build context",
     FindingKind.NODE_MODULES: "node_modules in a runtime image ({}): copy only the built assets",
     FindingKind.GIT_DIRECTORY: "a .git directory in the image ({}): exclude .git from the build context",
-    FindingKind.TEST_FILES: "the app's tests in a runtime image ({}): copy only the app's package",
+    FindingKind.TEST_FILES: "test files in a runtime image ({}): prune them (python.prune) or copy only the app",
 }
 _PATH_RULES: Final = (
     _PathRule(FindingKind.CUDA_IN_CPU_IMAGE, _cpu_variant, _CUDA.search),

@@ -8,13 +8,20 @@ function, so there is one pipeline, not two.
 
 from __future__ import annotations
 
+import tomllib
 from typing import Annotated
 
 import dagger
-from dagger import Doc, dag, function, object_type
+from dagger import DefaultPath, Doc, Ignore, dag, function, object_type
 
+from cargohold.build import BuiltImage, ServiceInputs, build_and_publish, targets
+from cargohold.build_context import engine_filters
+from cargohold.config import CONFIG_FILE, OVERRIDES_VAR, Config, apply_overrides, parse_config
 from cargohold.engine import ENGINE_VERSION
 from cargohold.smoke import DEFAULT_PACKAGE, SmokeReport, run_smoke
+
+# The module reads the repository through an allowlist: configuration and service folders only.
+SOURCE_IGNORE = ["*", "!cargohold.toml", "!services/**", "**/node_modules", "**/.venv", "**/__pycache__", "**/dist"]
 
 
 @object_type
@@ -32,6 +39,28 @@ class Cargohold:
         return ENGINE_VERSION
 
     @function
+    async def build(
+        self,
+        source: Annotated[
+            dagger.Directory,
+            Doc("the repository (cargohold.toml and the service folders)"),
+            DefaultPath("/"),
+            Ignore(SOURCE_IGNORE),
+        ],
+        registry: Annotated[str, Doc("registry and namespace to push to, e.g. ghcr.io/acme")],
+        service: Annotated[str | None, Doc("build only this service (default: all)")] = None,
+        variant: Annotated[str | None, Doc("build this variant (default: each service's default)")] = None,
+        overrides: Annotated[str, Doc("a TOML fragment merged over cargohold.toml")] = "",
+        wheelhouse: Annotated[dagger.Directory | None, Doc("wheels for the variant's heavy requirements")] = None,
+        ca_bundle: Annotated[dagger.File | None, Doc("PEM bundle that build steps trust for HTTPS")] = None,
+    ) -> list[BuiltImage]:
+        """Build the services' runtime images and push them; the same code as `pipelines.py build`."""
+        config = await _module_config(source, overrides)
+        wanted = targets(config, service, variant)
+        inputs = {t.service: _module_inputs(config, source, t.service, wheelhouse) for t in wanted}
+        return await build_and_publish(config, registry, inputs, wanted, ca_bundle=ca_bundle)
+
+    @function
     async def smoke(
         self,
         python_image: Annotated[str, Doc("Python base image to build FROM (pinned by digest for real use)")],
@@ -43,3 +72,16 @@ class Cargohold:
     ) -> SmokeReport:
         """Build from the Python image, pip-install from PyPI, publish, pull back by digest, check."""
         return await run_smoke(python_image, registry, ca_bundle, package)
+
+
+async def _module_config(source: dagger.Directory, overrides: str) -> Config:
+    raw = tomllib.loads(await source.file(CONFIG_FILE).contents())
+    return parse_config(apply_overrides(raw, {OVERRIDES_VAR: overrides} if overrides else {}))
+
+
+def _module_inputs(
+    config: Config, source: dagger.Directory, name: str, wheelhouse: dagger.Directory | None
+) -> ServiceInputs:
+    svc = config.service(name)
+    include, exclude = engine_filters(svc.context)
+    return ServiceInputs(source.directory(svc.path).filter(include=include, exclude=exclude), wheelhouse)

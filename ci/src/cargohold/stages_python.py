@@ -13,6 +13,7 @@ installed with the builder's own pip (``pip --python``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -32,6 +33,14 @@ WHEELHOUSE: Final = "/wheelhouse"
 RUNTIME_UID: Final = 10001
 RUNTIME_USER: Final = "app"
 PTH_FILE: Final = "cargohold-heavy.pth"
+# Removes the config's prune globs under a folder ("site" means the venv's site-packages).
+PRUNE: Final = (
+    "import glob, os, shutil, sys, sysconfig\n"
+    "root = sysconfig.get_path('purelib') if sys.argv[1] == 'site' else sys.argv[1]\n"
+    "for pattern in sys.argv[2:]:\n"
+    "    for path in glob.glob(os.path.join(root, pattern), recursive=True):\n"
+    "        shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else os.remove(path)\n"
+)
 PIP: Final = (f"{PIP_TOOL}/bin/pip", "--python", f"{VENV}/bin/python", "--disable-pip-version-check")
 
 
@@ -67,8 +76,10 @@ class PythonStages:
             return ctr
         if self.wheelhouse is not None:
             ctr = ctr.with_mounted_directory(WHEELHOUSE, self.wheelhouse)
-        return ctr.with_file(f"{SRC}/heavy.txt", self.src.file(heavy_file)).with_exec(
-            [*PIP, "install", "--no-deps", "--target", HEAVY, *self._index_args(), "-r", f"{SRC}/heavy.txt"]
+        return (
+            ctr.with_file(f"{SRC}/heavy.txt", self.src.file(heavy_file))
+            .with_exec([*PIP, "install", "--no-deps", "--target", HEAVY, *self._index_args(), "-r", f"{SRC}/heavy.txt"])
+            .with_(self._prune(HEAVY))
         )
 
     def dependencies(self) -> dagger.Container:
@@ -81,6 +92,7 @@ class PythonStages:
             .with_file(f"{SRC}/{self.settings.lockfile}", self.src.file(self.settings.lockfile))
             .with_exec([*PIP, "install", "--no-deps", "-r", f"{SRC}/{self.settings.lockfile}"])
             .with_exec([f"{VENV}/bin/python", "-c", pth])
+            .with_(self._prune("site"))
         )
 
     def bake(self) -> dagger.Container | None:
@@ -129,6 +141,14 @@ class PythonStages:
             .with_workdir(APP)
             .with_env_variable("PATH", f"{VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
         )
+
+    def _prune(self, root: str) -> Callable[[dagger.Container], dagger.Container]:
+        def apply(ctr: dagger.Container) -> dagger.Container:
+            if not self.settings.prune:
+                return ctr
+            return ctr.with_exec([f"{VENV}/bin/python", "-c", PRUNE, root, *self.settings.prune])
+
+        return apply
 
     def _index_args(self) -> list[str]:
         args: list[str] = []
