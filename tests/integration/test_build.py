@@ -13,7 +13,7 @@ import pytest
 import pytest_asyncio
 from dagger import dag
 
-from cargohold.build import BuildTarget, BuiltImage, build_and_publish
+from cargohold.build import BuildTarget, BuiltImage, build_and_publish, image_facts
 from cargohold.config import Config
 from cargohold.host_inputs import service_inputs
 from cargohold.reference import Reference
@@ -146,3 +146,15 @@ with urllib.request.urlopen(req, timeout=10) as r:
     predict = json.load(r)
 print(json.dumps({"health": health, "predict": predict, "recent": get("/predictions?limit=5")}))
 """
+
+
+async def test_image_facts_find_nothing_wrong_and_both_fit_their_budgets(
+    images: dict[str, BuiltImage], config: Config
+) -> None:
+    for image in images.values():
+        facts = await image_facts(config, image)
+        kinds = {f.kind.value for f in facts.findings}
+        assert not kinds, f"{image.service}: wanted no findings, got {kinds}:\n" + "\n".join(facts.lines())
+        assert not facts.over_budget, "\n".join(facts.lines())
+        assert facts.compressed_size == sum(layer.compressed_size for layer in facts.layers)
+        assert facts.user == "10001:10001"

@@ -237,7 +237,8 @@ _CACHE: Final = re.compile(
     r"/\.cache/(pip|uv|pypoetry|yarn)/|^/root/\.npm/|/\.npm/_cacache/"
     r"|^/var/cache/apt/archives/[^/]+\.deb$|^/var/lib/apt/lists/(?!lock$)[^/]+$"
 )
-_SYSTEM: Final = ("/usr/", "/lib/", "/lib64/", "/etc/", "/opt/venv/lib/")
+# System and installed-library folders: their tests are not the app's (/opt/heavy is a --target site).
+_SYSTEM: Final = ("/usr/", "/lib/", "/lib64/", "/etc/", "/opt/venv/lib/", "/opt/heavy/")
 _LIBRARIES: Final = ("site-packages", "dist-packages", "node_modules")
 _GLOBAL_NODE: Final = ("/usr/local/lib/node_modules/", "/usr/lib/node_modules/")  # npm itself, corepack
 
