@@ -13,9 +13,10 @@ import pytest
 import pytest_asyncio
 from dagger import dag
 
-from cargohold.build import BuildTarget, BuiltImage, build_and_publish, image_facts
+from cargohold.build import BuiltImage, build_all, image_facts, jobs_for
 from cargohold.config import Config
-from cargohold.host_inputs import service_inputs
+from cargohold.host_inputs import host_services, keys_for, service_inputs
+from cargohold.keys import BuildTarget
 from cargohold.reference import Reference
 from cargohold.registry import Registry
 from cargohold.trust import bundle_file, read_bundle
@@ -27,10 +28,11 @@ TARGETS = [BuildTarget("backend", "cpu"), BuildTarget("frontend", "default")]
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def images(dagger_session: str, config: Config, registry_namespace: str) -> dict[str, BuiltImage]:
-    inputs = service_inputs(config, ROOT, TARGETS)
+    hosts = host_services(config, ROOT, TARGETS)
     bundle = bundle_file(read_bundle(config.ca_bundle_paths()))
-    built = await build_and_publish(config, registry_namespace, inputs, TARGETS, ca_bundle=bundle)
-    return {image.service: image for image in built}
+    inputs, keys = service_inputs(config, hosts), keys_for(config, hosts)
+    run = await build_all(jobs_for(config, TARGETS, inputs, keys, registry=registry_namespace, ca_bundle=bundle))
+    return {image.service: image for image in run.images}
 
 
 def _image_config(reference: str) -> dict:

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from cargohold.build import BuildTarget, health_command, image_labels, targets
+from cargohold.build import health_command, image_labels, targets
 from cargohold.config import VariantConfig, load_config
 from cargohold.errors import ConfigError
+from cargohold.keys import BuildTarget
 from cargohold.stages_python import WHEELHOUSE, PythonStages
 
 ROOT = Path(__file__).parents[2]
@@ -76,4 +77,4 @@ def test_heavy_index_arguments(variant: VariantConfig, *, wheelhouse: bool, want
         runtime_image="r",
         wheelhouse=object() if wheelhouse else None,  # type: ignore[arg-type]
     )
-    assert stages._index_args() == wanted  # noqa: SLF001
+    assert stages.index_args() == wanted

@@ -179,6 +179,16 @@ class BaseImages:
         return path
 
 
+def find_base_images(registry_address: str, recipes: tuple[BaseRecipe, ...] = RECIPES) -> dict[str, str]:
+    """The local base images already in the registry (no building): name → digest reference."""
+    registry = Registry(registry_address, timeout=5.0)
+    found = {}
+    for recipe in recipes:
+        if digest := registry.manifest_digest(recipe.repository, recipe.tag):
+            found[recipe.name] = str(Reference(registry_address, recipe.repository, digest=digest))
+    return found
+
+
 def ensure_base_images(registry_address: str, recipes: tuple[BaseRecipe, ...] = RECIPES) -> BaseImages:
     """Reuse every base image already in the registry; make and push the missing ones."""
     registry = Registry(registry_address, timeout=300.0)

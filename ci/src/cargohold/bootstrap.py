@@ -13,10 +13,10 @@ import time
 from dataclasses import dataclass
 from typing import Final
 
-from cargohold.base_images import BaseImages, ensure_base_images, local_image_overrides
+from cargohold.base_images import BaseImages, ensure_base_images, find_base_images, local_image_overrides
 from cargohold.engine import Engine, EngineKind, resolve
 from cargohold.errors import ConfigError
-from cargohold.local_registry import RegistryStatus, ensure_local_registry
+from cargohold.local_registry import RegistryStatus, ensure_local_registry, local_registry_address
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,14 @@ class BootstrapReport:
                 lines.append(f"base image {r.name}: {r.reference} — {how}")
         lines.append(f"bootstrap: {self.seconds:.1f} s")
         return lines
+
+
+def use_local_base_images() -> None:
+    """Point this process at the local base images that exist, without building any (for ``plan``)."""
+    if base_image_source(resolve(start=False)) is not BaseImageSource.LOCAL:
+        return
+    for name, ref in local_image_overrides(find_base_images(local_registry_address())).items():
+        os.environ.setdefault(name, ref)
 
 
 def bootstrap() -> BootstrapReport:

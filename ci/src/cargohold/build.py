@@ -1,15 +1,25 @@
-"""Building the images of services: the stages of each kind, finished and published.
+"""Building the images of services: stages from the cache or built, the runtime finished and pushed.
 
 One path for both modes: the CLI hands in host folders, ``dagger call`` hands
-in the module's source directory; from here on everything is the same.
+in the module's source directory; from ``ServiceInputs`` on, everything is the
+same. For each target:
+
+1. the final image's content tag is looked up: a hit means nothing is built
+   (the service is reused, its stages skipped);
+2. otherwise each stage is imported from the registry cache or built and
+   exported, wave by wave (the stages of a wave side by side);
+3. the runtime is finished, pushed under its content tag, and the moving
+   ``<service>:<variant>`` tag follows it.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import logging
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Final
 
 import anyio
@@ -18,8 +28,19 @@ from dagger import Doc
 
 from cargohold.config import Config, ServiceConfig, ServiceKind
 from cargohold.image_facts import ImageFacts, read_image_facts
+from cargohold.keys import BuildTarget, SourceTree, StageKeys
 from cargohold.reference import Reference
 from cargohold.registry import Registry
+from cargohold.stage_cache import (
+    LABEL_SECONDS,
+    CacheEntry,
+    Hit,
+    Outcome,
+    StageRecord,
+    export,
+    import_output,
+    lookup,
+)
 from cargohold.stages_node import NodeStages
 from cargohold.stages_python import PythonStages
 
@@ -30,10 +51,12 @@ OCI: Final = "org.opencontainers.image"
 
 @dataclass(frozen=True)
 class ServiceInputs:
-    """What one service's build reads: its context, and the wheelhouse of its variant."""
+    """What one service's build reads: its context (and its content), and its variant's wheelhouse."""
 
     source: dagger.Directory
+    tree: SourceTree
     wheelhouse: dagger.Directory | None = None
+    wheelhouse_digest: str = ""
 
 
 @dataclass(frozen=True)
@@ -44,26 +67,46 @@ class Provenance:
     source_url: str = ""
 
 
-@dataclass(frozen=True)
-class BuildTarget:
-    """One image to build: a service in one variant."""
-
-    service: str
-    variant: str
-
-    @property
-    def label(self) -> str:
-        """``backend:cpu`` — how reports name it."""
-        return f"{self.service}:{self.variant}"
-
-
 @dagger.object_type
 class BuiltImage:
-    """An image that was built and pushed to the registry."""
+    """An image that was built (or reused for identical inputs) and is in the registry."""
 
     service: Annotated[str, Doc("the service")] = dagger.field()
     variant: Annotated[str, Doc("the variant")] = dagger.field()
-    reference: Annotated[str, Doc("where it was pushed, by digest")] = dagger.field()
+    reference: Annotated[str, Doc("where it is, by digest")] = dagger.field()
+    outcome: Annotated[str, Doc("built, or reused (identical inputs were already in the registry)")] = dagger.field()
+    key: Annotated[str, Doc("the content key of the image's inputs")] = dagger.field()
+
+
+@dataclass
+class BuildRun:
+    """Everything a build produced: the images and the cache report."""
+
+    images: list[BuiltImage] = field(default_factory=list)
+    records: list[StageRecord] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One target with everything its build needs."""
+
+    config: Config
+    target: BuildTarget
+    inputs: ServiceInputs
+    keys: StageKeys
+    registry: str  # host[/namespace]
+    ca_bundle: dagger.File | None
+    provenance: Provenance
+
+    @property
+    def image_entry(self) -> CacheEntry:
+        """The content-addressed tag of the final image."""
+        return CacheEntry.for_image(self.registry, self.target.service, self.target.variant, self.keys.image)
+
+    @property
+    def moving_ref(self) -> str:
+        """The tag that follows the latest build of this variant."""
+        return f"{self.registry}/{self.target.service}:{self.target.variant}"
 
 
 def targets(config: Config, service: str | None, variant: str | None) -> list[BuildTarget]:
@@ -90,70 +133,131 @@ def health_command(svc: ServiceConfig) -> list[str]:
     return ["node", "-e", f"fetch({url!r}).then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 
 
-def runtime_container(
-    config: Config,
-    target: BuildTarget,
-    inputs: ServiceInputs,
-    ca_bundle: dagger.File | None,
-    provenance: Provenance = Provenance(),
-) -> dagger.Container:
-    """The finished runtime image of ``target``: stages, labels, port, entrypoint, health check."""
-    svc = config.service(target.service)
-    stages = stages_for(config, target, inputs, ca_bundle)
-    ctr = stages.runtime()
+def stages_for(job: Job) -> PythonStages | NodeStages:
+    """The stage recipe of the service's kind."""
+    svc = job.config.service(job.target.service)
+    images = job.config.images
+    src = job.inputs.source
+    if svc.kind is ServiceKind.PYTHON:
+        _, variant = svc.variant(job.target.variant)
+        return PythonStages(
+            src, svc.python_settings, variant, images.python_build, images.python, job.inputs.wheelhouse, job.ca_bundle
+        )
+    return NodeStages(src, svc.node_settings, images.node, images.node_runtime, job.ca_bundle)
+
+
+def finish(job: Job, runtime: dagger.Container) -> dagger.Container:
+    """The service's settings on its runtime image: env, labels, port, entrypoint, health check."""
+    svc = job.config.service(job.target.service)
     for key, value in svc.env.items():
-        ctr = ctr.with_env_variable(key, value)
-    for key, value in image_labels(target.service, svc, provenance.revision, provenance.source_url).items():
-        ctr = ctr.with_label(key, value)
+        runtime = runtime.with_env_variable(key, value)
+    labels = image_labels(job.target.service, svc, job.provenance.revision, job.provenance.source_url)
+    for key, value in labels.items():
+        runtime = runtime.with_label(key, value)
     return (
-        ctr.with_exposed_port(svc.port)
+        runtime.with_exposed_port(svc.port)
         .with_entrypoint(list(svc.command))
         .with_docker_healthcheck(health_command(svc), interval="10s", timeout="3s", start_period="10s", retries=3)
     )
 
 
-def stages_for(
-    config: Config, target: BuildTarget, inputs: ServiceInputs, ca_bundle: dagger.File | None
-) -> PythonStages | NodeStages:
-    """The stage recipe of the service's kind."""
-    svc = config.service(target.service)
-    images = config.images
-    if svc.kind is ServiceKind.PYTHON:
-        _, variant = svc.variant(target.variant)
-        return PythonStages(
-            inputs.source,
-            svc.python_settings,
-            variant,
-            images.python_build,
-            images.python,
-            inputs.wheelhouse,
-            ca_bundle,
-        )
-    return NodeStages(inputs.source, svc.node_settings, images.node, images.node_runtime, ca_bundle)
+async def build_all(jobs: list[Job]) -> BuildRun:
+    """Every job concurrently; the images in job order and the cache report."""
+    run = BuildRun()
+    done: dict[BuildTarget, BuiltImage] = {}
 
-
-async def build_and_publish(
-    config: Config,
-    registry: str,
-    inputs: Mapping[str, ServiceInputs],
-    wanted: list[BuildTarget],
-    *,
-    ca_bundle: dagger.File | None,
-    provenance: Provenance = Provenance(),
-) -> list[BuiltImage]:
-    """Build every target concurrently and push each to ``registry/<service>:<variant>``."""
-    built: dict[BuildTarget, BuiltImage] = {}
-
-    async def one(target: BuildTarget) -> None:
-        ctr = runtime_container(config, target, inputs[target.service], ca_bundle, provenance)
-        reference = await ctr.publish(f"{registry}/{target.service}:{target.variant}")
-        log.info("built %s → %s", target.label, reference)
-        built[target] = BuiltImage(service=target.service, variant=target.variant, reference=reference)  # type: ignore[call-arg]
+    async def one(job: Job) -> None:
+        done[job.target] = await build_one(job, run.records)
 
     async with anyio.create_task_group() as tg:
-        for target in wanted:
-            tg.start_soon(one, target)
-    return [built[t] for t in wanted]
+        for job in jobs:
+            tg.start_soon(one, job)
+    run.images = [done[job.target] for job in jobs]
+    return run
+
+
+async def build_one(job: Job, records: list[StageRecord]) -> BuiltImage:
+    """One target: reuse the final image for identical inputs, else stages (cached or built) and runtime."""
+    if (existing := await lookup(job.image_entry)) is not None:
+        records += [_record(job, stage, Outcome.SKIPPED) for stage in job.keys.stages]
+        records.append(_record(job, "runtime", Outcome.REUSED, pulled_bytes=0, saved=existing.saved_seconds))
+        await _move_tag(existing.reference, job.moving_ref)
+        log.info("%s: reused %s (identical inputs)", job.target.label, existing.reference)
+        return _built(job, existing.reference, Outcome.REUSED)
+    stages = stages_for(job)
+    outputs: dict[str, dagger.Directory] = {}
+    for wave in stages.waves():
+        async with anyio.create_task_group() as tg:
+            for stage in wave:
+                tg.start_soon(_stage, job, stages, stage, outputs, records)
+    began = time.monotonic()
+    runtime = await finish(job, stages.runtime(outputs)).sync()
+    seconds = time.monotonic() - began
+    # The whole build's time rides along, so a later reuse can say what it saved.
+    total = seconds + sum(
+        r.seconds for r in records if r.service == job.target.service and r.variant == job.target.variant
+    )
+    reference = await runtime.with_label(LABEL_SECONDS, f"{total:.2f}").publish(str(job.image_entry))
+    records.append(_record(job, "runtime", Outcome.BUILT, seconds=seconds))
+    await _move_tag(reference, job.moving_ref)
+    log.info("%s: built %s", job.target.label, reference)
+    return _built(job, reference, Outcome.BUILT)
+
+
+async def _stage(
+    job: Job,
+    stages: PythonStages | NodeStages,
+    stage: str,
+    outputs: dict[str, dagger.Directory],
+    records: list[StageRecord],
+) -> None:
+    """Import one stage from the cache, or build and export it; record which."""
+    key = job.keys.stages[stage]
+    entry = CacheEntry.for_stage(job.registry, job.target.service, job.target.variant, stage, key)
+    path = stages.output_path(stage)
+    began = time.monotonic()
+    if (hit := await lookup(entry)) is not None:
+        outputs[stage] = import_output(hit, path)
+        await outputs[stage].sync()
+        records.append(_hit_record(job, stage, hit, time.monotonic() - began))
+        return
+    output = stages.stage(stage, outputs)
+    await output.sync()
+    seconds = time.monotonic() - began
+    export_seconds, warning = await export(entry, output, path, seconds, key)
+    pushed = 0 if warning else ((await lookup(entry)) or Hit("", 0.0, 0)).compressed_bytes
+    outputs[stage] = output
+    records.append(_record(job, stage, Outcome.BUILT, seconds=seconds, pushed_bytes=pushed,
+                           export_seconds=export_seconds, warning=warning))  # fmt: skip
+
+
+def _record(job: Job, stage: str, outcome: Outcome, *, saved: float = 0.0, **numbers: float | str) -> StageRecord:
+    key = job.keys.image if stage == "runtime" else job.keys.stages[stage]
+    return StageRecord(job.target.service, job.target.variant, stage, key, outcome, saved_seconds=saved, **numbers)  # type: ignore[arg-type]
+
+
+def _hit_record(job: Job, stage: str, hit: Hit, seconds: float) -> StageRecord:
+    return _record(job, stage, Outcome.HIT, saved=hit.saved_seconds, seconds=seconds, pulled_bytes=hit.compressed_bytes)
+
+
+def _built(job: Job, reference: str, outcome: Outcome) -> BuiltImage:
+    return BuiltImage(  # type: ignore[call-arg]  # mypy does not see the SDK's dataclass_transform
+        service=job.target.service, variant=job.target.variant, reference=reference, outcome=outcome.value,
+        key=job.keys.image,
+    )  # fmt: skip
+
+
+async def _move_tag(reference: str, tag_ref: str) -> None:
+    """Point ``tag_ref`` at the manifest ``reference`` names (same repository; no pull, no push of blobs)."""
+    await anyio.to_thread.run_sync(_retag, reference, tag_ref)
+
+
+def _retag(reference: str, tag_ref: str) -> None:
+    ref, target = Reference.parse(reference), Reference.parse(tag_ref)
+    registry = Registry(ref.registry)
+    manifest = registry.get_manifest(ref.repository, str(ref.digest))
+    media_type = json.loads(manifest).get("mediaType", "application/vnd.oci.image.manifest.v1+json")
+    registry.put_manifest(target.repository, str(target.tag), manifest, media_type)
 
 
 async def image_facts(config: Config, image: BuiltImage) -> ImageFacts:
@@ -171,3 +275,17 @@ async def image_facts(config: Config, image: BuiltImage) -> ImageFacts:
         role="runtime",
     )
     return await anyio.to_thread.run_sync(read)
+
+
+def jobs_for(
+    config: Config,
+    wanted: list[BuildTarget],
+    inputs: Mapping[BuildTarget, ServiceInputs],
+    keys: Mapping[BuildTarget, StageKeys],
+    *,
+    registry: str,
+    ca_bundle: dagger.File | None,
+    provenance: Provenance = Provenance(),
+) -> list[Job]:
+    """One job per target."""
+    return [Job(config, t, inputs[t], keys[t], registry, ca_bundle, provenance) for t in wanted]

@@ -99,10 +99,11 @@ def check(files: Iterable[ContextFile], rules: ContextConfig, folder: str = ".")
 
 def scan(folder: Path, rules: ContextConfig) -> ContextReport:
     """Walk ``folder`` as the build would see it, then ``check`` it."""
-    return check(_walk(folder, rules), rules, str(folder))
+    return check(walk(folder, rules), rules, str(folder))
 
 
-def _walk(folder: Path, rules: ContextConfig) -> Iterator[ContextFile]:
+def walk(folder: Path, rules: ContextConfig) -> Iterator[ContextFile]:
+    """The files of the context as the engine will see them (excluded folders are not entered)."""
     for root, dirs, names in os.walk(folder):
         rel_root = Path(root).relative_to(folder).as_posix()
         prefix = "" if rel_root == "." else f"{rel_root}/"

@@ -20,13 +20,16 @@ import dagger
 import typer
 
 from cargohold import engine as engines
-from cargohold.bootstrap import BootstrapReport, bootstrap
-from cargohold.build import BuildTarget, BuiltImage, build_and_publish, image_facts, targets
+from cargohold.bootstrap import BootstrapReport, bootstrap, use_local_base_images
+from cargohold.build import BuildRun, build_all, image_facts, jobs_for, targets
+from cargohold.cache_report import report_json, report_lines
 from cargohold.config import CONFIG_FILE, Config, load_config
 from cargohold.errors import CargoholdError
-from cargohold.host_inputs import check_contexts, provenance, service_inputs
+from cargohold.host_inputs import check_contexts, host_services, keys_for, provenance, service_inputs
+from cargohold.keys import BuildTarget
 from cargohold.local_registry import local_registry_address
 from cargohold.main import Cargohold
+from cargohold.plan import Plan, decide, lookup_all, references_for
 from cargohold.smoke import DEFAULT_PACKAGE, SmokeReport
 from cargohold.trust import bundle_file, read_bundle
 
@@ -95,6 +98,7 @@ def smoke(
 def build(
     service: Annotated[str | None, typer.Option(help="build only this service (default: all)")] = None,
     variant: Annotated[str | None, typer.Option(help="build this variant (default: each service's default)")] = None,
+    cache_report: Annotated[Path | None, typer.Option(help="also write the cache report here, as JSON")] = None,
 ) -> None:
     """Build the services' runtime images and push them to the registry (the local one by default)."""
     config = _load()
@@ -103,14 +107,38 @@ def build(
         typer.echo(report.lines()[0], err=True)
     bootstrap()
     config = _load()
-    images = _run_in_session(lambda: _build(config, wanted))
+    run = _run_in_session(lambda: _build(config, wanted))
+    _print_lines(report_lines(run.records))
+    if cache_report is not None:
+        cache_report.write_text(json.dumps(report_json(run.records), indent=2) + "\n")
+    images = run.images
     facts = [anyio.run(image_facts, config, image) for image in images]
     for image, fact in zip(images, facts, strict=True):
-        typer.echo(f"{image.service}:{image.variant} {image.reference}")
+        typer.echo(f"{image.service}:{image.variant} {image.outcome} {image.reference}")
         _print_lines(fact.lines())
     if over := [f"{i.service}:{i.variant}" for i, f in zip(images, facts, strict=True) if f.over_budget]:
         typer.echo(f"error: over its size budget: {', '.join(over)} (largest layers and paths above)", err=True)
         raise typer.Exit(1)
+
+
+@app.command()
+def plan(
+    service: Annotated[str | None, typer.Option(help="plan only this service (default: all)")] = None,
+    variant: Annotated[str | None, typer.Option(help="this variant (default: each service's default)")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="also say what changed since this git ref, e.g. origin/main")
+    ] = None,
+    *,
+    as_json: Annotated[bool, typer.Option("--json", help="print the plan as JSON, with a CI matrix")] = False,
+) -> None:
+    """What a build would build, reuse or take from the cache, and why. Needs no engine."""
+    config = _load()
+    wanted = targets(config, service, variant)
+    result = make_plan(config, wanted, since)
+    if as_json:
+        typer.echo(json.dumps(result.as_json(), indent=2))
+    else:
+        _print_lines(result.lines(), err=False)
 
 
 @app.command()
@@ -177,13 +205,30 @@ async def _smoke(config: Config, package: str = DEFAULT_PACKAGE) -> SmokeReport:
     return await smoke(str(config.images.reference("python")), run_registry(config), bundle, package)
 
 
-async def _build(config: Config, wanted: list[BuildTarget]) -> list[BuiltImage]:
+async def _build(config: Config, wanted: list[BuildTarget]) -> BuildRun:
     root = OPTIONS.config.resolve().parent
-    inputs = service_inputs(config, root, wanted)
+    hosts = host_services(config, root, wanted)
     bundle = bundle_file(read_bundle(config.ca_bundle_paths()))
-    return await build_and_publish(
-        config, run_registry(config), inputs, wanted, ca_bundle=bundle, provenance=provenance(config, root)
-    )
+    jobs = jobs_for(
+        config, wanted, service_inputs(config, hosts), keys_for(config, hosts),
+        registry=run_registry(config), ca_bundle=bundle, provenance=provenance(config, root),
+    )  # fmt: skip
+    return await build_all(jobs)
+
+
+def make_plan(config: Config, wanted: list[BuildTarget], since: str | None) -> Plan:
+    """Keys from the host's files, then registry lookups; no engine."""
+    root = OPTIONS.config.resolve().parent
+    use_local_base_images()
+    config = _load()
+    keys = keys_for(config, host_services(config, root, wanted))
+    registry = run_registry(config)
+    changes = None
+    if since is not None:
+        from cargohold.changes import affected_services, changed_files  # noqa: PLC0415 - git only when asked
+
+        changes = affected_services(config, changed_files(root, since))
+    return decide(keys, lookup_all(references_for(keys, registry)), registry, changes)
 
 
 def _run_in_session(body: Callable[[], Awaitable[T]]) -> T:
@@ -199,9 +244,9 @@ def _print_smoke(report: SmokeReport) -> None:
     typer.echo(json.dumps(vars(report), indent=2, default=str))
 
 
-def _print_lines(lines: Sequence[str]) -> None:
+def _print_lines(lines: Sequence[str], *, err: bool = True) -> None:
     for line in lines:
-        typer.echo(line, err=True)
+        typer.echo(line, err=err)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

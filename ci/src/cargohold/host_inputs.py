@@ -1,38 +1,39 @@
-"""Client mode's inputs: host folders become Dagger directories, after the context check.
+"""Client mode's inputs: host folders, hashed for keys and handed to the engine after the context check.
 
-Module mode (``dagger call``) gets the same ``ServiceInputs`` from the
-module's source directory instead (see ``main.py``); from there on the build
-is one code path.
+Everything up to the keys needs no engine (``plan`` runs without one); only
+``service_inputs`` turns host folders into Dagger directories. Module mode
+(``dagger call``) builds the same ``ServiceInputs`` from its source directory.
 """
 
 from __future__ import annotations
 
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
-import dagger
 from dagger import dag
 
-from cargohold.build import BuildTarget, Provenance, ServiceInputs
+from cargohold.build import Provenance, ServiceInputs
 from cargohold.build_context import ContextReport, engine_filters, scan
 from cargohold.config import Config, ServiceConfig
 from cargohold.errors import BuildContextError, ConfigError
+from cargohold.keys import BuildTarget, SourceTree, StageKeys, base_digests, service_keys
+from cargohold.source_tree import host_tree, host_wheelhouse_digest
+
+
+@dataclass(frozen=True)
+class HostService:
+    """One target's inputs as they are on the host."""
+
+    folder: Path
+    tree: SourceTree
+    wheel_folder: Path | None
+    wheel_digest: str
 
 
 def check_contexts(config: Config, root: Path, wanted: list[BuildTarget]) -> list[ContextReport]:
     """Check every wanted service's context on the host, before anything reaches the engine."""
     return [check_context(t.service, config.service(t.service), root) for t in wanted]
-
-
-def service_inputs(config: Config, root: Path, wanted: list[BuildTarget]) -> dict[str, ServiceInputs]:
-    """Each wanted service's context directory and its variant's wheelhouse."""
-    inputs: dict[str, ServiceInputs] = {}
-    for target in wanted:
-        svc = config.service(target.service)
-        _, variant = svc.variant(target.variant)
-        wheelhouse = _wheelhouse(root, variant.find_links)
-        inputs[target.service] = ServiceInputs(context_directory(svc, root), wheelhouse)
-    return inputs
 
 
 def check_context(name: str, svc: ServiceConfig, root: Path) -> ContextReport:
@@ -44,10 +45,36 @@ def check_context(name: str, svc: ServiceConfig, root: Path) -> ContextReport:
     return report
 
 
-def context_directory(svc: ServiceConfig, root: Path) -> dagger.Directory:
-    """The service folder as the engine sees it: only what the context rules let through."""
-    include, exclude = engine_filters(svc.context)
-    return dag.host().directory(str(root / svc.path), exclude=exclude, include=include)
+def host_services(config: Config, root: Path, wanted: list[BuildTarget]) -> dict[BuildTarget, HostService]:
+    """Hash each target's context and wheelhouse on the host."""
+    found = {}
+    for target in wanted:
+        svc = config.service(target.service)
+        _, variant = svc.variant(target.variant)
+        wheels = _wheel_folder(root, variant.find_links)
+        folder = root / svc.path
+        found[target] = HostService(folder, host_tree(folder, svc.context), wheels, host_wheelhouse_digest(wheels))
+    return found
+
+
+def keys_for(config: Config, hosts: dict[BuildTarget, HostService]) -> dict[BuildTarget, StageKeys]:
+    """The stage and image keys of every target (no engine)."""
+    bases = base_digests(config)
+    return {
+        t: service_keys(config, t.service, t.variant, tree=h.tree, bases=bases, wheelhouse=h.wheel_digest)
+        for t, h in hosts.items()
+    }
+
+
+def service_inputs(config: Config, hosts: dict[BuildTarget, HostService]) -> dict[BuildTarget, ServiceInputs]:
+    """Each target's context directory and wheelhouse as the engine sees them (needs a session)."""
+    inputs = {}
+    for target, host in hosts.items():
+        include, exclude = engine_filters(config.service(target.service).context)
+        source = dag.host().directory(str(host.folder), exclude=exclude, include=include)
+        wheels = dag.host().directory(str(host.wheel_folder)) if host.wheel_folder else None
+        inputs[target] = ServiceInputs(source, host.tree, wheels, host.wheel_digest)
+    return inputs
 
 
 def provenance(config: Config, root: Path) -> Provenance:
@@ -61,10 +88,10 @@ def provenance(config: Config, root: Path) -> Provenance:
     return Provenance(done.stdout.strip() if done.returncode == 0 else "", config.project.source)
 
 
-def _wheelhouse(root: Path, find_links: str | None) -> dagger.Directory | None:
+def _wheel_folder(root: Path, find_links: str | None) -> Path | None:
     if find_links is None or "://" in find_links:
         return None  # none, or a URL that pip reads itself
     folder = root / find_links
     if not folder.is_dir():
         raise ConfigError([f"find-links {find_links!r}: no folder {folder}; fix the path or remove it"])
-    return dag.host().directory(str(folder))
+    return folder

@@ -14,11 +14,13 @@ from typing import Annotated
 import dagger
 from dagger import DefaultPath, Doc, Ignore, dag, function, object_type
 
-from cargohold.build import BuiltImage, ServiceInputs, build_and_publish, targets
+from cargohold.build import BuiltImage, ServiceInputs, build_all, jobs_for, targets
 from cargohold.build_context import engine_filters
 from cargohold.config import CONFIG_FILE, OVERRIDES_VAR, Config, apply_overrides, parse_config
 from cargohold.engine import ENGINE_VERSION
+from cargohold.keys import base_digests, service_keys
 from cargohold.smoke import DEFAULT_PACKAGE, SmokeReport, run_smoke
+from cargohold.source_tree import engine_tree, engine_wheelhouse_digest
 
 # The module reads the repository through an allowlist: configuration and service folders only.
 SOURCE_IGNORE = ["*", "!cargohold.toml", "!services/**", "**/node_modules", "**/.venv", "**/__pycache__", "**/dist"]
@@ -57,8 +59,14 @@ class Cargohold:
         """Build the services' runtime images and push them; the same code as `pipelines.py build`."""
         config = await _module_config(source, overrides)
         wanted = targets(config, service, variant)
-        inputs = {t.service: _module_inputs(config, source, t.service, wheelhouse) for t in wanted}
-        return await build_and_publish(config, registry, inputs, wanted, ca_bundle=ca_bundle)
+        inputs = {t: await _module_inputs(config, source, t.service, wheelhouse) for t in wanted}
+        bases = base_digests(config)
+        keys = {
+            t: service_keys(config, t.service, t.variant, tree=i.tree, bases=bases, wheelhouse=i.wheelhouse_digest)
+            for t, i in inputs.items()
+        }
+        run = await build_all(jobs_for(config, wanted, inputs, keys, registry=registry, ca_bundle=ca_bundle))
+        return run.images
 
     @function
     async def smoke(
@@ -79,9 +87,12 @@ async def _module_config(source: dagger.Directory, overrides: str) -> Config:
     return parse_config(apply_overrides(raw, {OVERRIDES_VAR: overrides} if overrides else {}))
 
 
-def _module_inputs(
+async def _module_inputs(
     config: Config, source: dagger.Directory, name: str, wheelhouse: dagger.Directory | None
 ) -> ServiceInputs:
+    """The same inputs the CLI makes from host folders, hashed inside the engine instead."""
     svc = config.service(name)
     include, exclude = engine_filters(svc.context)
-    return ServiceInputs(source.directory(svc.path).filter(include=include, exclude=exclude), wheelhouse)
+    context = source.directory(svc.path).filter(include=include, exclude=exclude)
+    tree = await engine_tree(context, config.images.python)
+    return ServiceInputs(context, tree, wheelhouse, await engine_wheelhouse_digest(wheelhouse, config.images.python))

@@ -1,19 +1,21 @@
 """Builder and runtime stages of a Python service, as code.
 
-    builder ─┬─ heavy         heavy requirements (torch) → /opt/heavy   key: that file + index
-             ├─ dependencies  the lockfile → /opt/venv                   key: the lockfile
-             └─ bake          deps + heavy + app → the model folder      key: app code + deps
-    runtime = slim base + user + /opt/heavy + /opt/venv + app + model (each its own layer)
+    heavy         heavy requirements (torch) → /opt/heavy      key: that file + index + base
+    dependencies  the lockfile → /opt/venv                      key: the lockfile + base
+    bake          venv + heavy + app → the model folder         key: app code + both above
+    runtime       slim base + user + /opt/heavy + /opt/venv + app + model (each its own layer)
 
-Heavy, rarely changing packages get their own stage and their own runtime
-layer: a change to any other dependency leaves the torch layer (and its cache
-and registry blobs) untouched. The runtime venv has no pip: packages are
-installed with the builder's own pip (``pip --python``).
+Every stage produces one folder. A stage reads only the folders of the stages
+before it (``outputs``), so any of them can come from the registry cache
+instead of being built (see ``stage_cache``). Heavy, rarely changing packages
+get their own stage and layer: a change to any other dependency leaves the
+torch layer, its cache entry and its registry blobs untouched. The runtime
+venv has no pip: packages are installed with the builder's pip (``pip --python``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -32,7 +34,9 @@ SRC: Final = "/src"
 WHEELHOUSE: Final = "/wheelhouse"
 RUNTIME_UID: Final = 10001
 RUNTIME_USER: Final = "app"
+PATH: Final = f"{VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PTH_FILE: Final = "cargohold-heavy.pth"
+PIP: Final = (f"{PIP_TOOL}/bin/pip", "--python", f"{VENV}/bin/python", "--disable-pip-version-check")
 # Removes the config's prune globs under a folder ("site" means the venv's site-packages).
 PRUNE: Final = (
     "import glob, os, shutil, sys, sysconfig\n"
@@ -41,12 +45,13 @@ PRUNE: Final = (
     "    for path in glob.glob(os.path.join(root, pattern), recursive=True):\n"
     "        shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else os.remove(path)\n"
 )
-PIP: Final = (f"{PIP_TOOL}/bin/pip", "--python", f"{VENV}/bin/python", "--disable-pip-version-check")
+
+Outputs = Mapping[str, dagger.Directory]
 
 
 @dataclass(frozen=True)
 class PythonStages:
-    """The stages of one Python service and variant; every method returns a lazy container."""
+    """The stages of one Python service and variant; every method is lazy graph assembly."""
 
     src: dagger.Directory  # the service folder, already narrowed to its build context
     settings: PythonConfig
@@ -56,7 +61,54 @@ class PythonStages:
     wheelhouse: dagger.Directory | None = None
     ca_bundle: dagger.File | None = None
 
-    def builder(self) -> dagger.Container:
+    def waves(self) -> tuple[tuple[str, ...], ...]:
+        """The stages before the runtime, in waves: the stages of a wave build side by side."""
+        return (("heavy", "dependencies"), ("bake",)) if self.settings.bake else (("heavy", "dependencies"),)
+
+    def output_path(self, stage: str) -> str:
+        """The folder a stage produces (what the cache stores)."""
+        return {"heavy": HEAVY, "dependencies": VENV, "bake": self.settings.bake_output or "/opt/bake"}[stage]
+
+    def stage(self, name: str, outputs: Outputs) -> dagger.Directory:
+        """Build one stage from the outputs of the stages before it; its output folder."""
+        build = {"heavy": self._heavy, "dependencies": self._dependencies, "bake": self._bake}[name]
+        return build(outputs).directory(self.output_path(name))
+
+    def runtime(self, outputs: Outputs) -> dagger.Container:
+        """Slim base, non-root user, and only the artefacts: heavy packages, venv, app, model."""
+        ctr = (
+            dag.container()
+            .from_(self.runtime_image)
+            .with_exec(_add_user())
+            .with_directory(HEAVY, outputs["heavy"])
+            .with_directory(VENV, outputs["dependencies"])
+            .with_directory(APP, self.src, include=_patterns(self.settings.app))
+        )
+        if "bake" in outputs:
+            ctr = ctr.with_directory(self.output_path("bake"), outputs["bake"])
+        return (
+            ctr.with_env_variable("PATH", PATH)
+            .with_env_variable("PYTHONUNBUFFERED", "1")
+            .with_env_variable("PYTHONDONTWRITEBYTECODE", "1")
+            .with_workdir(APP)
+            .with_user(f"{RUNTIME_UID}:{RUNTIME_UID}")
+        )
+
+    def dev(self, outputs: Outputs) -> dagger.Container:
+        """Dependencies, dev tools and the whole context: where lint and unit tests run."""
+        ctr = self._builder().with_directory(VENV, outputs["dependencies"]).with_directory(HEAVY, outputs["heavy"])
+        if dev_lock := self.settings.dev_lockfile:
+            ctr = ctr.with_file(f"{SRC}/{dev_lock}", self.src.file(dev_lock)).with_exec(
+                [*PIP, "install", "--no-deps", "-r", f"{SRC}/{dev_lock}"]
+            )
+        return (
+            ctr.with_(without_ca_bundle(self.ca_bundle))
+            .with_directory(APP, self.src)
+            .with_workdir(APP)
+            .with_env_variable("PATH", PATH)
+        )
+
+    def _builder(self) -> dagger.Container:
         """Compilers, a pip of its own, and an empty venv at a fixed path."""
         return (
             dag.container()
@@ -68,78 +120,42 @@ class PythonStages:
             .with_exec(["python3", "-m", "venv", "--without-pip", VENV])
         )
 
-    def heavy(self) -> dagger.Container:
+    def _heavy(self, _: Outputs) -> dagger.Container:
         """The heavy requirements alone, into their own folder (empty when there are none)."""
         heavy_file = self.variant.heavy or self.settings.heavy
-        ctr = self.builder().with_exec(["mkdir", "-p", HEAVY])
+        ctr = self._builder().with_exec(["mkdir", "-p", HEAVY])
         if heavy_file is None:
             return ctr
         if self.wheelhouse is not None:
             ctr = ctr.with_mounted_directory(WHEELHOUSE, self.wheelhouse)
         return (
             ctr.with_file(f"{SRC}/heavy.txt", self.src.file(heavy_file))
-            .with_exec([*PIP, "install", "--no-deps", "--target", HEAVY, *self._index_args(), "-r", f"{SRC}/heavy.txt"])
+            .with_exec([*PIP, "install", "--no-deps", "--target", HEAVY, *self.index_args(), "-r", f"{SRC}/heavy.txt"])
             .with_(self._prune(HEAVY))
         )
 
-    def dependencies(self) -> dagger.Container:
-        """The lockfile installed into the venv, which also finds the heavy folder (a .pth file)."""
-        # A .pth file in site-packages puts the heavy folder on sys.path (a layer of its own).
+    def _dependencies(self, _: Outputs) -> dagger.Container:
+        """The lockfile into the venv, which also finds the heavy folder through a .pth file."""
         pth = f"import sysconfig, pathlib; pathlib.Path(sysconfig.get_path('purelib'), {PTH_FILE!r})"
         pth += f".write_text({HEAVY!r})"
         return (
-            self.builder()
+            self._builder()
             .with_file(f"{SRC}/{self.settings.lockfile}", self.src.file(self.settings.lockfile))
             .with_exec([*PIP, "install", "--no-deps", "-r", f"{SRC}/{self.settings.lockfile}"])
             .with_exec([f"{VENV}/bin/python", "-c", pth])
             .with_(self._prune("site"))
         )
 
-    def bake(self) -> dagger.Container | None:
-        """The model made at build time by the service's own command (None when it has none)."""
-        if not self.settings.bake:
-            return None
+    def _bake(self, outputs: Outputs) -> dagger.Container:
+        """The model made at build time by the service's own command, from the app code only."""
         return (
-            self.dependencies()
-            .with_directory(HEAVY, self.heavy().directory(HEAVY))
-            .with_directory(APP, self.src)
-            .with_workdir(APP)
-            .with_env_variable("PATH", f"{VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
-            .with_exec(list(self.settings.bake))
-        )
-
-    def runtime(self) -> dagger.Container:
-        """Slim base, non-root user, and only the artefacts: heavy packages, venv, app, model."""
-        ctr = (
-            dag.container()
-            .from_(self.runtime_image)
-            .with_exec(_add_user())
-            .with_directory(HEAVY, self.heavy().directory(HEAVY))
-            .with_directory(VENV, self.dependencies().directory(VENV))
+            self._builder()
+            .with_directory(VENV, outputs["dependencies"])
+            .with_directory(HEAVY, outputs["heavy"])
             .with_directory(APP, self.src, include=_patterns(self.settings.app))
-        )
-        if (baked := self.bake()) is not None and self.settings.bake_output:
-            ctr = ctr.with_directory(self.settings.bake_output, baked.directory(self.settings.bake_output))
-        return (
-            ctr.with_env_variable("PATH", f"{VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
-            .with_env_variable("PYTHONUNBUFFERED", "1")
-            .with_env_variable("PYTHONDONTWRITEBYTECODE", "1")
             .with_workdir(APP)
-            .with_user(f"{RUNTIME_UID}:{RUNTIME_UID}")
-        )
-
-    def dev(self) -> dagger.Container:
-        """Dependencies, dev tools and the whole context: where lint and unit tests run."""
-        ctr = self.dependencies().with_directory(HEAVY, self.heavy().directory(HEAVY))
-        if dev_lock := self.settings.dev_lockfile:
-            ctr = ctr.with_file(f"{SRC}/{dev_lock}", self.src.file(dev_lock)).with_exec(
-                [*PIP, "install", "--no-deps", "-r", f"{SRC}/{dev_lock}"]
-            )
-        return (
-            ctr.with_(without_ca_bundle(self.ca_bundle))
-            .with_directory(APP, self.src)
-            .with_workdir(APP)
-            .with_env_variable("PATH", f"{VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+            .with_env_variable("PATH", PATH)
+            .with_exec(list(self.settings.bake or ()))
         )
 
     def _prune(self, root: str) -> Callable[[dagger.Container], dagger.Container]:
@@ -150,7 +166,8 @@ class PythonStages:
 
         return apply
 
-    def _index_args(self) -> list[str]:
+    def index_args(self) -> list[str]:
+        """The index arguments pip gets for the heavy requirements (pure)."""
         args: list[str] = []
         if self.variant.index_url:
             args += ["--index-url", self.variant.index_url]
@@ -165,18 +182,9 @@ class PythonStages:
 
 def _add_user() -> list[str]:
     return [
-        "useradd",
-        "--system",
-        "--uid",
-        str(RUNTIME_UID),
-        "--user-group",
-        "--no-create-home",
-        "--home-dir",
-        APP,
-        "--shell",
-        "/usr/sbin/nologin",
-        RUNTIME_USER,
-    ]
+        "useradd", "--system", "--uid", str(RUNTIME_UID), "--user-group",
+        "--no-create-home", "--home-dir", APP, "--shell", "/usr/sbin/nologin", RUNTIME_USER,
+    ]  # fmt: skip
 
 
 def _patterns(paths: tuple[str, ...]) -> list[str]:

@@ -1,0 +1,143 @@
+"""The registry cache of stages: look up, import, export — and a record of each.
+
+Dagger ≥ 0.21 exports no cache of its own, so cargohold keeps one in the
+registry, per stage. A stage's output folder is pushed as a one-layer image:
+
+    <registry>/cache/<service>/<variant>:<stage>-<key>
+
+(one namespace per service and variant, so ``cpu`` and ``cuda`` never evict
+each other). The image's labels say when it was made and how long the stage
+took, so a hit can report the time it saved. A missing or unreadable entry is
+a miss; a failed export is a warning. Neither ever fails a build.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Final
+
+import anyio
+import dagger
+from dagger import dag
+
+from cargohold.errors import CargoholdError
+from cargohold.reference import Reference
+from cargohold.registry import Registry
+
+log = logging.getLogger(__name__)
+
+LABEL_CREATED: Final = "dev.cargohold.created"
+LABEL_SECONDS: Final = "dev.cargohold.stage.seconds"
+LABEL_KEY: Final = "dev.cargohold.stage.key"
+
+
+class Outcome(enum.Enum):
+    """What happened to a stage (or a whole image) in this run."""
+
+    HIT = "hit"  # imported from the registry cache
+    BUILT = "built"  # built here, then exported
+    REUSED = "reused"  # the final image for these inputs was already in the registry
+    SKIPPED = "skipped"  # not needed: the final image was reused
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """Where one stage's output lives in the registry."""
+
+    repository: str  # host/namespace/cache/service/variant
+    tag: str
+
+    @classmethod
+    def for_stage(cls, registry: str, service: str, variant: str, stage: str, key: str) -> CacheEntry:
+        """The entry of ``stage`` with ``key`` under ``registry`` (``host[/namespace]``)."""
+        return cls(f"{registry}/cache/{service}/{variant}", f"{stage}-{key[:48]}")
+
+    @classmethod
+    def for_image(cls, registry: str, service: str, variant: str, key: str) -> CacheEntry:
+        """The content tag of a final image, in the service's own repository."""
+        return cls(f"{registry}/{service}", f"{variant}-{key[:24]}")
+
+    def __str__(self) -> str:
+        return f"{self.repository}:{self.tag}"
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A cache entry found in the registry."""
+
+    reference: str  # by digest
+    saved_seconds: float  # how long the stage took when it was built
+    compressed_bytes: int
+
+
+@dataclass(frozen=True)
+class StageRecord:
+    """One line of the cache report."""
+
+    service: str
+    variant: str
+    stage: str
+    key: str
+    outcome: Outcome
+    seconds: float = 0.0  # build time (built) or import time (hit)
+    saved_seconds: float = 0.0
+    pulled_bytes: int = 0
+    pushed_bytes: int = 0
+    export_seconds: float = 0.0
+    warning: str = ""
+
+
+async def lookup(entry: CacheEntry) -> Hit | None:
+    """The entry when the registry has it; None on a miss or any error (logged)."""
+    return await anyio.to_thread.run_sync(_lookup, entry)
+
+
+def _lookup(entry: CacheEntry) -> Hit | None:
+    ref = Reference.parse(str(entry))
+    registry = Registry(ref.registry, timeout=10.0)
+    try:
+        digest = registry.manifest_digest(ref.repository, entry.tag)
+        if digest is None:
+            return None
+        manifest = json.loads(registry.get_manifest(ref.repository, digest))
+        config = json.loads(registry.get_blob(ref.repository, manifest["config"]["digest"]))
+    except (CargoholdError, KeyError, ValueError) as e:
+        log.warning("cache: %s unreadable, treated as a miss (%s)", entry, e)
+        return None
+    labels = (config.get("config") or {}).get("Labels") or {}
+    size = sum(layer.get("size", 0) for layer in manifest.get("layers", []))
+    return Hit(str(ref.with_digest(digest)), float(labels.get(LABEL_SECONDS, 0.0)), size)
+
+
+def import_output(hit: Hit, path: str) -> dagger.Directory:
+    """The cached output folder (lazy: pulled when a later step reads it)."""
+    return dag.container().from_(hit.reference).directory(path)
+
+
+async def export(entry: CacheEntry, output: dagger.Directory, path: str, seconds: float, key: str) -> tuple[float, str]:
+    """Push a stage's output folder; (seconds it took, warning or "") — never raises for registry trouble."""
+    began = time.monotonic()
+    created = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    image = (
+        dag.container()
+        .with_directory(path, output)
+        .with_label(LABEL_CREATED, created)
+        .with_label(LABEL_SECONDS, f"{seconds:.2f}")
+        .with_label(LABEL_KEY, key)
+    )
+    try:
+        await image.publish(str(entry))
+    except dagger.QueryError as e:
+        warning = f"cache export of {entry} failed, the build goes on: {_first_line(str(e))}"
+        log.warning("%s", warning)
+        return time.monotonic() - began, warning
+    return time.monotonic() - began, ""
+
+
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), text)[:300]
