@@ -10,5 +10,9 @@ import pytest
 @pytest.fixture(autouse=True)
 def _no_cargohold_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
-        if name.startswith("CARGOHOLD_IMAGE_") or name in {"CARGOHOLD_REGISTRY", "CARGOHOLD_CA_CERTIFICATES"}:
+        if name.startswith("CARGOHOLD_IMAGE_") or name in {
+            "CARGOHOLD_REGISTRY",
+            "CARGOHOLD_CA_CERTIFICATES",
+            "CARGOHOLD_OVERRIDES",
+        }:
             monkeypatch.delenv(name)

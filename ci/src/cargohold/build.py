@@ -27,6 +27,7 @@ import dagger
 from dagger import Doc
 
 from cargohold.config import Config, ServiceConfig, ServiceKind
+from cargohold.errors import CargoholdError
 from cargohold.image_facts import ImageFacts, read_image_facts
 from cargohold.keys import BuildTarget, SourceTree, StageKeys
 from cargohold.reference import Reference
@@ -94,9 +95,10 @@ class Job:
     target: BuildTarget
     inputs: ServiceInputs
     keys: StageKeys
-    registry: str  # host[/namespace]
+    registry: str  # host[/namespace] of the images
     ca_bundle: dagger.File | None
     provenance: Provenance
+    cache_registry: str  # host[/namespace] of the stage cache entries
 
     @property
     def image_entry(self) -> CacheEntry:
@@ -176,14 +178,33 @@ async def build_all(jobs: list[Job]) -> BuildRun:
     return run
 
 
+async def reuse_existing(
+    target: BuildTarget, keys: StageKeys, registry: str, records: list[StageRecord]
+) -> BuiltImage | None:
+    """The final image for identical inputs, with its moving tag pointed at it; None when there is none.
+
+    Registry calls only: this is how a run with nothing to build finishes without an engine.
+    """
+    entry = CacheEntry.for_image(registry, target.service, target.variant, keys.image)
+    if (existing := await lookup(entry)) is None:
+        return None
+    records += [StageRecord(target.service, target.variant, s, k, Outcome.SKIPPED) for s, k in keys.stages.items()]
+    records.append(
+        StageRecord(target.service, target.variant, "runtime", keys.image, Outcome.REUSED,
+                    saved_seconds=existing.saved_seconds)
+    )  # fmt: skip
+    await _move_tag(existing.reference, f"{registry}/{target.service}:{target.variant}")
+    log.info("%s: reused %s (identical inputs)", target.label, existing.reference)
+    return BuiltImage(  # type: ignore[call-arg]  # mypy does not see the SDK's dataclass_transform
+        service=target.service, variant=target.variant, reference=existing.reference,
+        outcome=Outcome.REUSED.value, key=keys.image,
+    )  # fmt: skip
+
+
 async def build_one(job: Job, records: list[StageRecord]) -> BuiltImage:
     """One target: reuse the final image for identical inputs, else stages (cached or built) and runtime."""
-    if (existing := await lookup(job.image_entry)) is not None:
-        records += [_record(job, stage, Outcome.SKIPPED) for stage in job.keys.stages]
-        records.append(_record(job, "runtime", Outcome.REUSED, pulled_bytes=0, saved=existing.saved_seconds))
-        await _move_tag(existing.reference, job.moving_ref)
-        log.info("%s: reused %s (identical inputs)", job.target.label, existing.reference)
-        return _built(job, existing.reference, Outcome.REUSED)
+    if (reused := await reuse_existing(job.target, job.keys, job.registry, records)) is not None:
+        return reused
     stages = stages_for(job)
     outputs: dict[str, dagger.Directory] = {}
     for wave in stages.waves():
@@ -201,7 +222,10 @@ async def build_one(job: Job, records: list[StageRecord]) -> BuiltImage:
     records.append(_record(job, "runtime", Outcome.BUILT, seconds=seconds))
     await _move_tag(reference, job.moving_ref)
     log.info("%s: built %s", job.target.label, reference)
-    return _built(job, reference, Outcome.BUILT)
+    return BuiltImage(  # type: ignore[call-arg]
+        service=job.target.service, variant=job.target.variant, reference=reference, outcome=Outcome.BUILT.value,
+        key=job.keys.image,
+    )  # fmt: skip
 
 
 async def _stage(
@@ -213,7 +237,7 @@ async def _stage(
 ) -> None:
     """Import one stage from the cache, or build and export it; record which."""
     key = job.keys.stages[stage]
-    entry = CacheEntry.for_stage(job.registry, job.target.service, job.target.variant, stage, key)
+    entry = CacheEntry.for_stage(job.cache_registry, job.target.service, job.target.variant, stage, key)
     path = stages.output_path(stage)
     began = time.monotonic()
     if (hit := await lookup(entry)) is not None:
@@ -238,13 +262,6 @@ def _record(job: Job, stage: str, outcome: Outcome, *, saved: float = 0.0, **num
 
 def _hit_record(job: Job, stage: str, hit: Hit, seconds: float) -> StageRecord:
     return _record(job, stage, Outcome.HIT, saved=hit.saved_seconds, seconds=seconds, pulled_bytes=hit.compressed_bytes)
-
-
-def _built(job: Job, reference: str, outcome: Outcome) -> BuiltImage:
-    return BuiltImage(  # type: ignore[call-arg]  # mypy does not see the SDK's dataclass_transform
-        service=job.target.service, variant=job.target.variant, reference=reference, outcome=outcome.value,
-        key=job.keys.image,
-    )  # fmt: skip
 
 
 async def _move_tag(reference: str, tag_ref: str) -> None:
@@ -286,6 +303,20 @@ def jobs_for(
     registry: str,
     ca_bundle: dagger.File | None,
     provenance: Provenance = Provenance(),
+    cache_registry: str | None = None,
 ) -> list[Job]:
-    """One job per target."""
-    return [Job(config, t, inputs[t], keys[t], registry, ca_bundle, provenance) for t in wanted]
+    """One job per target; the cache lives in the image registry unless told otherwise."""
+    cache = cache_registry or registry
+    return [Job(config, t, inputs[t], keys[t], registry, ca_bundle, provenance, cache) for t in wanted]
+
+
+async def reuse_all(keys: Mapping[BuildTarget, StageKeys], registry: str) -> BuildRun:
+    """Reuse every target's final image (the plan said all exist); no engine."""
+    run = BuildRun()
+    for target, k in keys.items():
+        image = await reuse_existing(target, k, registry, run.records)
+        if image is None:
+            msg = f"{target.label}: its image vanished from {registry} between plan and build"
+            raise CargoholdError(msg, "run the build again")
+        run.images.append(image)
+    return run

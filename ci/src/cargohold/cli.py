@@ -7,6 +7,7 @@ one line; a failing step inside the engine shows the tool's own stderr.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import sys
@@ -21,7 +22,7 @@ import typer
 
 from cargohold import engine as engines
 from cargohold.bootstrap import BootstrapReport, bootstrap, use_local_base_images
-from cargohold.build import BuildRun, build_all, image_facts, jobs_for, targets
+from cargohold.build import BuildRun, build_all, image_facts, jobs_for, reuse_all, targets
 from cargohold.cache_report import report_json, report_lines
 from cargohold.config import CONFIG_FILE, Config, load_config
 from cargohold.errors import CargoholdError
@@ -30,6 +31,8 @@ from cargohold.keys import BuildTarget
 from cargohold.local_registry import local_registry_address
 from cargohold.main import Cargohold
 from cargohold.plan import Plan, decide, lookup_all, references_for
+from cargohold.reference import Reference
+from cargohold.registry import Registry
 from cargohold.smoke import DEFAULT_PACKAGE, SmokeReport
 from cargohold.trust import bundle_file, read_bundle
 
@@ -105,9 +108,13 @@ def build(
     wanted = targets(config, service, variant)  # bad names fail here, before anything starts
     for report in check_contexts(config, OPTIONS.config.resolve().parent, wanted):
         typer.echo(report.lines()[0], err=True)
-    bootstrap()
-    config = _load()
-    run = _run_in_session(lambda: _build(config, wanted))
+    planned = make_plan(config, wanted, None)
+    if planned.all_reused:  # identical inputs everywhere: registry calls only, no engine
+        run = anyio.run(reuse_all, planned.keys, planned.registry)
+    else:
+        bootstrap()
+        config = _load()
+        run = _run_in_session(lambda: _build(config, wanted))
     _print_lines(report_lines(run.records))
     if cache_report is not None:
         cache_report.write_text(json.dumps(report_json(run.records), indent=2) + "\n")
@@ -139,6 +146,24 @@ def plan(
         typer.echo(json.dumps(result.as_json(), indent=2))
     else:
         _print_lines(result.lines(), err=False)
+
+
+@app.command("prune-cache")
+def prune_cache_command(
+    older_than_days: Annotated[float | None, typer.Option(help="delete cache entries older than this")] = None,
+    keep: Annotated[int | None, typer.Option(help="keep only this many newest entries per service and variant")] = None,
+    *,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="say what would be deleted, delete nothing")] = False,
+) -> None:
+    """Delete stage cache entries by age or count (storage returns with the registry's garbage collection)."""
+    from cargohold.retention import prune_cache  # noqa: PLC0415
+
+    config = _load()
+    namespace = config.project.cache or run_registry(config)
+    host = Reference.parse(f"{namespace}/x").registry
+    older_than = dt.timedelta(days=older_than_days) if older_than_days is not None else None
+    report = prune_cache(Registry(host), namespace, older_than=older_than, keep_newest=keep, dry_run=dry_run)
+    _print_lines(report.lines(), err=False)
 
 
 @app.command()
@@ -212,6 +237,7 @@ async def _build(config: Config, wanted: list[BuildTarget]) -> BuildRun:
     jobs = jobs_for(
         config, wanted, service_inputs(config, hosts), keys_for(config, hosts),
         registry=run_registry(config), ca_bundle=bundle, provenance=provenance(config, root),
+        cache_registry=config.project.cache,
     )  # fmt: skip
     return await build_all(jobs)
 
@@ -228,7 +254,8 @@ def make_plan(config: Config, wanted: list[BuildTarget], since: str | None) -> P
         from cargohold.changes import affected_services, changed_files  # noqa: PLC0415 - git only when asked
 
         changes = affected_services(config, changed_files(root, since))
-    return decide(keys, lookup_all(references_for(keys, registry)), registry, changes)
+    cache = config.project.cache
+    return decide(keys, lookup_all(references_for(keys, registry, cache)), registry, changes, cache)
 
 
 def _run_in_session(body: Callable[[], Awaitable[T]]) -> T:

@@ -55,6 +55,9 @@ class ProjectConfig(_Model):
         default=None,
         description="registry/namespace images and cache tags go to; unset means the local registry",
     )
+    cache: str | None = Field(
+        default=None, description="registry/namespace for stage cache entries; unset means the image registry"
+    )
     platform: str = "linux/amd64"
     source: str = Field(default="", description="the repository URL, for the org.opencontainers.image.source label")
 

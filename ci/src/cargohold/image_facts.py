@@ -8,6 +8,7 @@ a registry.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import io
 import json
@@ -15,9 +16,11 @@ import re
 import tarfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final, Literal
 
 from cargohold.errors import RegistryError
+from cargohold.paths import state_path
 from cargohold.registry import DOCKER_LIST, OCI_INDEX, Registry, sha256_digest
 
 EntryKind = Literal["file", "dir", "symlink", "other"]
@@ -365,16 +368,41 @@ def list_layer(blob: bytes) -> tuple[TarEntry, ...]:
 
 
 def _layer_listing(registry: Registry, repository: str, digest: str) -> tuple[TarEntry, ...]:
+    """A layer's listing: from this process, else from disk (a digest never changes), else downloaded."""
     if digest not in _LISTINGS:
-        try:
-            listing = list_layer(registry.get_blob(repository, digest))
-        except tarfile.TarError as e:
-            msg = f"the layer {digest[:19]} of {repository} is not a readable tar ({e})"
-            raise RegistryError(msg, "only gzip and uncompressed layers are read; zstd is not supported yet") from e
+        listing = _read_listing(digest)
+        if listing is None:
+            listing = _download_listing(registry, repository, digest)
+            _write_listing(digest, listing)
         if len(_LISTINGS) >= _LISTINGS_MAX:
             _LISTINGS.popitem()  # the newest: the oldest are the base layers the images share
         _LISTINGS[digest] = listing
     return _LISTINGS[digest]
+
+
+def _download_listing(registry: Registry, repository: str, digest: str) -> tuple[TarEntry, ...]:
+    try:
+        return list_layer(registry.get_blob(repository, digest))
+    except tarfile.TarError as e:
+        msg = f"the layer {digest[:19]} of {repository} is not a readable tar ({e})"
+        raise RegistryError(msg, "only gzip and uncompressed layers are read; zstd is not supported yet") from e
+
+
+def _listing_path(digest: str) -> Path:
+    return state_path("layer-listings", digest.replace(":", "-") + ".json")
+
+
+def _read_listing(digest: str) -> tuple[TarEntry, ...] | None:
+    try:
+        rows = json.loads(_listing_path(digest).read_text())
+        return tuple(TarEntry(path, size, kind) for path, size, kind in rows)
+    except (OSError, ValueError, TypeError):
+        return None  # absent or unreadable: download again
+
+
+def _write_listing(digest: str, listing: tuple[TarEntry, ...]) -> None:
+    with contextlib.suppress(OSError):  # only an accelerator
+        _listing_path(digest).write_text(json.dumps([[e.path, e.size, e.kind] for e in listing]))
 
 
 def _image_manifest(registry: Registry, repository: str, reference: str) -> tuple[str, dict[str, Any]]:

@@ -34,6 +34,8 @@ from cargohold.paths import state_path
 log = logging.getLogger(__name__)
 
 START_TIMEOUT: Final = 60.0
+# "name:cidr" for the engine's container network; a second engine on one host needs its own.
+NETWORK_VAR: Final = "CARGOHOLD_ENGINE_NETWORK"
 
 # Proof file → Debian package, for what the engine executes at run time.
 RUNTIME_PACKAGES: Final = {
@@ -144,6 +146,7 @@ class NativeEngine:
             str(self.home / "state"),
             "--addr",
             f"unix://{self.socket}",
+            *_network_flags(),
         ]
 
     def _prepare_host(self) -> None:
@@ -160,6 +163,18 @@ class NativeEngine:
         for folder in (Path("/run/dagger"), Path("/run/buildkit")):
             folder.mkdir(parents=True, exist_ok=True)
         self.socket.unlink(missing_ok=True)
+
+
+def _network_flags() -> list[str]:
+    """``--network-name``/``--network-cidr`` from ``$CARGOHOLD_ENGINE_NETWORK`` (the engine's defaults otherwise)."""
+    value = os.environ.get(NETWORK_VAR, "")
+    if not value:
+        return []
+    name, sep, cidr = value.partition(":")
+    if not sep or not name or "/" not in cidr:
+        msg = f"{NETWORK_VAR}={value} is not name:cidr"
+        raise EngineError(msg, f"set it like {NETWORK_VAR}=cargohold1:10.89.0.0/16")
+    return ["--network-name", name, "--network-cidr", cidr]
 
 
 def _install_init(source: Path) -> None:

@@ -45,6 +45,13 @@ class Plan:
 
     targets: tuple[TargetPlan, ...]
     registry: str
+    cache_registry: str
+    keys: Mapping[BuildTarget, StageKeys]
+
+    @property
+    def all_reused(self) -> bool:
+        """True when nothing needs building: no engine is needed at all."""
+        return all(t.action == "reuse" for t in self.targets)
 
     def lines(self) -> list[str]:
         """A table a person reads."""
@@ -79,12 +86,14 @@ def decide(
     existing: Mapping[str, bool],
     registry: str,
     changes: Mapping[str, Sequence[str]] | None = None,
+    cache_registry: str | None = None,
 ) -> Plan:
     """The plan from keys and what the registry holds (``existing``: reference → present). Pure."""
+    cache = cache_registry or registry
     plans = []
     for target, k in keys.items():
         image = existing.get(image_reference(registry, target, k), False)
-        stages = tuple(StagePlan(s, key, existing.get(stage_reference(registry, target, s, key), False))
+        stages = tuple(StagePlan(s, key, existing.get(stage_reference(cache, target, s, key), False))
                        for s, key in k.stages.items())  # fmt: skip
         if image:
             action, reason = "reuse", f"identical inputs already in the registry (image key {k.image[:16]})"
@@ -95,7 +104,7 @@ def decide(
         plans.append(
             TargetPlan(target, k.image, action, reason, stages, tuple((changes or {}).get(target.service, ())))
         )
-    return Plan(tuple(plans), registry)
+    return Plan(tuple(plans), registry, cache, keys)
 
 
 def image_reference(registry: str, target: BuildTarget, keys: StageKeys) -> str:
@@ -120,12 +129,14 @@ def lookup_all(references: Sequence[str]) -> dict[str, bool]:
     return found
 
 
-def references_for(keys: Mapping[BuildTarget, StageKeys], registry: str) -> list[str]:
+def references_for(
+    keys: Mapping[BuildTarget, StageKeys], registry: str, cache_registry: str | None = None
+) -> list[str]:
     """Every reference the plan needs looked up."""
     refs = []
     for target, k in keys.items():
         refs.append(image_reference(registry, target, k))
-        refs += [stage_reference(registry, target, s, key) for s, key in k.stages.items()]
+        refs += [stage_reference(cache_registry or registry, target, s, key) for s, key in k.stages.items()]
     return refs
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import httpx
 
@@ -146,6 +147,73 @@ class Registry:
         except httpx.HTTPError as e:
             msg = f"registry {self.host} unreachable ({type(e).__name__}: {e})"
             raise RegistryError(msg, "check the registry address and that it is running") from e
+
+    def catalog(self, page_size: int = 100) -> list[str]:
+        """Every repository name, sorted, following the ``Link`` pages (distribution caps ``n`` at 1000)."""
+        names = self._pages(f"{self.base_url}/_catalog?n={page_size}", "repositories", "list the repositories")
+        if names is None:
+            msg = f"registry {self.host} does not list its repositories (no /v2/_catalog)"
+            raise RegistryError(msg, "name the repositories instead: this registry (GHCR, Docker Hub) has no catalog")
+        return sorted(names)
+
+    def tags(self, repository: str, page_size: int = 100) -> list[str]:
+        """The repository's tags, sorted, following the ``Link`` pages; [] for an unknown repository."""
+        url = f"{self.base_url}/{repository}/tags/list?n={page_size}"
+        return sorted(self._pages(url, "tags", f"list the tags of {repository}") or [])
+
+    def delete_manifest(self, repository: str, digest: str) -> None:
+        """Delete a manifest by digest, and so every tag of the repository pointing to it.
+
+        A manifest already gone is not an error. The blobs stay on disk until the
+        registry's own garbage collection (``docker-registry garbage-collect``).
+        """
+        if not digest.startswith("sha256:"):
+            msg = f"delete_manifest takes a digest, not {digest!r}"
+            raise ValueError(msg)
+        url = f"{self.base_url}/{repository}/manifests/{digest}"
+        with self._client() as client:
+            resp = self._request(client, "DELETE", url)
+        if resp.status_code == httpx.codes.NOT_FOUND:
+            return
+        if resp.status_code == httpx.codes.METHOD_NOT_ALLOWED:
+            msg = f"registry {self.host} does not allow deleting {repository}@{digest[:19]} (HTTP 405)"
+            raise RegistryError(msg, "enable deletes (distribution: storage.delete.enabled: true)")
+        _raise_for(resp, f"delete {repository}@{digest[:19]}")
+
+    def image_config(self, repository: str, reference: str) -> dict[str, Any]:
+        """The image config JSON of a tag or digest; from an index, its linux/amd64 image's."""
+        manifest: dict[str, Any] = json.loads(self.get_manifest(repository, reference))
+        if manifest.get("mediaType") in (OCI_INDEX, DOCKER_LIST) or "manifests" in manifest:
+            manifest = json.loads(self.get_manifest(repository, self._amd64(manifest, f"{repository}:{reference}")))
+        config: dict[str, Any] = json.loads(self.get_blob(repository, manifest["config"]["digest"]))
+        return config
+
+    def _pages(self, url: str, key: str, what: str) -> list[str] | None:
+        """The ``key`` lists of every page from ``url`` on; None when the first page is a 404."""
+        items: list[str] = []
+        seen: set[str] = set()
+        with self._client() as client:
+            next_url: str | None = url
+            while next_url and next_url not in seen:
+                seen.add(next_url)
+                resp = self._request(client, "GET", next_url)
+                if resp.status_code == httpx.codes.NOT_FOUND and not items:
+                    return None
+                _raise_for(resp, what)
+                items += [str(item) for item in resp.json().get(key) or []]
+                link = resp.links.get("next", {}).get("url")
+                next_url = str(httpx.URL(self.base_url).join(link)) if link else None
+        return items
+
+    @staticmethod
+    def _amd64(index: dict[str, Any], name: str) -> str:
+        """The digest of an index's linux/amd64 manifest; RegistryError when it has none."""
+        for entry in index.get("manifests", []):
+            platform = entry.get("platform", {})
+            if platform.get("os") == "linux" and platform.get("architecture") == "amd64":
+                return str(entry["digest"])
+        msg = f"the image index {name} has no linux/amd64 image"
+        raise RegistryError(msg, "build and push the image for linux/amd64")
 
 
 def _raise_for(resp: httpx.Response, what: str) -> None:

@@ -1,0 +1,178 @@
+"""Pruning cache tags on the real local registry (Debian's docker-registry, deletes enabled).
+
+Each test pushes tiny fake cache images of its own under a namespace no other
+run uses, then prunes it and reads back what the registry still holds.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import secrets
+import tarfile
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from cargohold.bootstrap import BootstrapReport
+from cargohold.local_registry import local_registry_address
+from cargohold.registry import OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST, Registry, sha256_digest
+from cargohold.retention import CREATED_LABEL, list_cache_entries, prune_cache
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+RUN = f"retention-test-{secrets.token_hex(4)}"  # one namespace per run: nothing else prunes it
+
+
+@pytest.fixture
+def registry(bootstrapped: BootstrapReport) -> Registry:
+    return Registry(local_registry_address())
+
+
+@pytest.fixture
+def namespace(registry: Registry, request: pytest.FixtureRequest) -> Iterator[str]:
+    """``retention-test-<run>/<test>``: this test's own corner of the registry, emptied afterwards.
+
+    The registry API cannot remove a repository, so the emptied ones stay in its catalog.
+    """
+    name = f"{RUN}/{request.node.name.removeprefix('test_').replace('_', '-')[:40].rstrip('-')}"
+    yield name
+    prune_cache(registry, name, older_than=None, keep_newest=0, dry_run=False)
+
+
+def image(tag: str, created: datetime | None, arch: str = "amd64") -> tuple[bytes, bytes, bytes]:
+    """(layer, config, manifest) of a one-file image labelled with its creation time."""
+    tar = io.BytesIO()
+    with tarfile.open(fileobj=tar, mode="w") as archive:
+        data = f"{tag} {arch}\n".encode()
+        info = tarfile.TarInfo("stage/output.txt")
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    layer = gzip.compress(tar.getvalue(), mtime=0)
+    labels = {CREATED_LABEL: created.strftime("%Y-%m-%dT%H:%M:%SZ")} if created else {}
+    config = json.dumps(
+        {
+            "architecture": arch,
+            "os": "linux",
+            "config": {"Labels": labels},
+            "rootfs": {"type": "layers", "diff_ids": [sha256_digest(tar.getvalue())]},
+        }
+    ).encode()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "digest": sha256_digest(config), "size": len(config)},
+            "layers": [{"mediaType": OCI_LAYER_GZIP, "digest": sha256_digest(layer), "size": len(layer)}],
+        }
+    ).encode()
+    return layer, config, manifest
+
+
+def push(registry: Registry, repository: str, tag: str, days_old: float | None, arch: str = "amd64") -> str:
+    created = None if days_old is None else NOW - timedelta(days=days_old)
+    layer, config, manifest = image(tag, created, arch)
+    registry.push_blob(repository, sha256_digest(layer), layer)
+    registry.push_blob(repository, sha256_digest(config), config)
+    return registry.put_manifest(repository, tag, manifest, OCI_MANIFEST)
+
+
+def test_catalog_and_tags_follow_the_pages(registry: Registry, namespace: str) -> None:
+    repos = [f"{namespace}/cache/svc/{variant}" for variant in ("cpu", "cuda", "rocm")]
+    for repo in repos:
+        push(registry, repo, "deps-1", 1)
+        push(registry, repo, "heavy-1", 2)
+    listed = registry.catalog(page_size=2)
+    assert [r for r in listed if r.startswith(f"{namespace}/")] == repos
+    assert listed == sorted(listed)
+    assert len(listed) > 2, "wanted every page, got only the first"
+    assert registry.tags(repos[0], page_size=1) == ["deps-1", "heavy-1"]
+    assert registry.tags(f"{namespace}/cache/nothing-here") == []
+
+
+def test_keep_newest_deletes_the_older_images_per_repository(registry: Registry, namespace: str) -> None:
+    cpu, cuda, final = f"{namespace}/cache/svc/cpu", f"{namespace}/cache/svc/cuda", f"{namespace}/svc"
+    digests = {tag: push(registry, cpu, tag, days) for tag, days in [("d-1", 1), ("d-2", 2), ("d-3", 3), ("d-4", 4)]}
+    old_manifest = registry.get_manifest(cpu, "d-4")
+    registry.put_manifest(cpu, "h-4", old_manifest, OCI_MANIFEST)  # a second tag on the oldest image
+    cuda_digests = [push(registry, cuda, "d-9", 9), push(registry, cuda, "d-8", 8)]
+    push(registry, final, "latest", 50)  # not a cache repository: never pruned
+
+    report = prune_cache(
+        registry, f"{registry.host}/{namespace}", older_than=None, keep_newest=2, dry_run=False, now=NOW
+    )
+
+    assert [(e.repository, e.tag) for e in report.deleted] == [(cpu, "d-4"), (cpu, "h-4"), (cpu, "d-3")]
+    assert report.kept == 4
+    assert report.images == 2
+    assert registry.tags(cpu) == ["d-1", "d-2"], "wanted the two newest kept, both tags of the oldest image gone"
+    assert registry.manifest_digest(cpu, digests["d-4"]) is None
+    assert registry.manifest_digest(cpu, digests["d-3"]) is None
+    assert registry.manifest_digest(cpu, "d-1") == digests["d-1"]
+    assert [registry.manifest_digest(cuda, t) for t in ("d-9", "d-8")] == cuda_digests
+    assert registry.tags(final) == ["latest"]
+    registry.delete_manifest(final, registry.manifest_digest(final, "latest") or "")  # the fixture empties cache/ only
+
+
+def test_older_than_deletes_old_and_undated_entries(registry: Registry, namespace: str) -> None:
+    repo = f"{namespace}/cache/svc/cpu"
+    for tag, days in [("fresh", 1), ("week", 6.9), ("stale", 10), ("ancient", 20), ("undated", None)]:
+        push(registry, repo, tag, days)
+
+    report = prune_cache(registry, namespace, older_than=timedelta(days=7), keep_newest=None, dry_run=False, now=NOW)
+
+    assert [e.tag for e in report.deleted] == ["undated", "ancient", "stale"]
+    assert registry.tags(repo) == ["fresh", "week"]
+    assert report.lines()[0] == f"cache {namespace}: deleted 3 tags (3 images), kept 2"
+
+
+def test_a_dry_run_deletes_nothing(registry: Registry, namespace: str) -> None:
+    repo = f"{namespace}/cache/svc/cpu"
+    digests = [push(registry, repo, f"deps-{days}", days) for days in (1, 2, 3)]
+
+    report = prune_cache(registry, namespace, older_than=timedelta(days=1.5), keep_newest=1, dry_run=True, now=NOW)
+
+    assert [e.tag for e in report.deleted] == ["deps-3", "deps-2"]
+    assert report.lines()[0].startswith(f"cache {namespace}: would delete 2 tags")
+    assert registry.tags(repo) == ["deps-1", "deps-2", "deps-3"]
+    assert [registry.manifest_digest(repo, f"deps-{days}") for days in (1, 2, 3)] == digests
+
+
+def test_the_namespace_prefix_stops_at_a_folder_boundary(registry: Registry, namespace: str) -> None:
+    mine, neighbour = f"{namespace}/a/cache/svc/cpu", f"{namespace}/ab/cache/svc/cpu"
+    push(registry, mine, "deps-1", 30)
+    push(registry, neighbour, "deps-1", 30)
+
+    report = prune_cache(registry, f"{namespace}/a", older_than=timedelta(0), keep_newest=None, dry_run=False)
+
+    assert [(e.repository, e.tag) for e in report.deleted] == [(mine, "deps-1")]
+    assert registry.tags(neighbour) == ["deps-1"]
+
+
+def test_an_index_is_read_through_its_linux_amd64_image(registry: Registry, namespace: str) -> None:
+    repo = f"{namespace}/cache/svc/cpu"
+    amd64 = push(registry, repo, "amd64-only", 3, arch="amd64")
+    arm64 = push(registry, repo, "arm64-only", 9, arch="arm64")
+    entries = [
+        {"mediaType": OCI_MANIFEST, "digest": d, "size": len(registry.get_manifest(repo, d)), "platform": p}
+        for d, p in [
+            (arm64, {"os": "linux", "architecture": "arm64"}),
+            (amd64, {"os": "linux", "architecture": "amd64"}),
+        ]
+    ]
+    index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}).encode()
+    registry.put_manifest(repo, "multi", index, OCI_INDEX)
+
+    assert registry.image_config(repo, "multi")["architecture"] == "amd64"
+    created = {e.tag: e.created for e in list_cache_entries(registry, namespace)}
+    assert created["multi"] == NOW - timedelta(days=3), f"wanted the amd64 image's date, got {created}"
+
+
+def test_deleting_a_manifest_already_gone_is_not_an_error(registry: Registry, namespace: str) -> None:
+    repo = f"{namespace}/cache/svc/cpu"
+    digest = push(registry, repo, "deps-1", 1)
+    registry.delete_manifest(repo, digest)
+    registry.delete_manifest(repo, digest)
+    assert registry.manifest_digest(repo, digest) is None
+    assert registry.tags(repo) == []
