@@ -15,7 +15,7 @@ from typing import Final
 
 from cargohold.base_images import BaseImages, ensure_base_images, find_base_images, local_image_overrides
 from cargohold.engine import Engine, EngineKind, resolve
-from cargohold.errors import ConfigError
+from cargohold.errors import ConfigError, EngineError
 from cargohold.local_registry import RegistryStatus, ensure_local_registry, local_registry_address
 
 log = logging.getLogger(__name__)
@@ -31,8 +31,8 @@ class BaseImageSource(enum.Enum):
     UPSTREAM = "upstream"  # the pinned references in cargohold.toml
 
 
-def base_image_source(engine: Engine, environ: dict[str, str] | None = None) -> BaseImageSource:
-    """The source to use: ``$CARGOHOLD_BASE_IMAGES`` or the engine's default."""
+def base_image_source(engine: Engine | None, environ: dict[str, str] | None = None) -> BaseImageSource:
+    """The source to use: ``$CARGOHOLD_BASE_IMAGES``, else the engine's default (upstream without one)."""
     value = (environ if environ is not None else os.environ).get(BASE_IMAGES_VAR, "auto")
     try:
         source = BaseImageSource(value)
@@ -40,7 +40,8 @@ def base_image_source(engine: Engine, environ: dict[str, str] | None = None) -> 
         choices = "|".join(s.value for s in BaseImageSource)
         raise ConfigError([f"{BASE_IMAGES_VAR}={value}: use one of {choices}"], "environment") from None
     if source is BaseImageSource.AUTO:
-        return BaseImageSource.LOCAL if engine.kind is EngineKind.NATIVE else BaseImageSource.UPSTREAM
+        native = engine is not None and engine.kind is EngineKind.NATIVE
+        return BaseImageSource.LOCAL if native else BaseImageSource.UPSTREAM
     return source
 
 
@@ -70,7 +71,11 @@ class BootstrapReport:
 
 def use_local_base_images() -> None:
     """Point this process at the local base images that exist, without building any (for ``plan``)."""
-    if base_image_source(resolve(start=False)) is not BaseImageSource.LOCAL:
+    try:
+        engine: Engine | None = resolve(start=False)
+    except EngineError:
+        engine = None  # a plan needs no engine; with none, only an explicit CARGOHOLD_BASE_IMAGES=local applies
+    if base_image_source(engine) is not BaseImageSource.LOCAL:
         return
     for name, ref in local_image_overrides(find_base_images(local_registry_address())).items():
         os.environ.setdefault(name, ref)

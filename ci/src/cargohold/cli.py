@@ -284,17 +284,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         app(args=list(argv) if argv is not None else None, standalone_mode=False)
     except typer.Exit as e:
         return int(e.exit_code)
-    except typer.TyperException as e:  # usage errors: unknown option, bad value, missing argument
-        typer.echo(f"error: {e.format_message()} — see 'python pipelines.py --help'", err=True)
+    except BaseException as e:
+        leaves = _leaves(e)  # concurrent steps fail as exception groups
+        if not all(isinstance(leaf, KNOWN_ERRORS) for leaf in leaves):
+            raise  # our bug: exit 1 with the traceback
+        return max(_report(leaf) for leaf in leaves)
+    return 0
+
+
+KNOWN_ERRORS = (typer.TyperException, typer.Abort, KeyboardInterrupt, CargoholdError, dagger.ExecError)
+
+
+def _leaves(error: BaseException) -> list[BaseException]:
+    if isinstance(error, BaseExceptionGroup):
+        return [leaf for inner in error.exceptions for leaf in _leaves(inner)]
+    return [error]
+
+
+def _report(error: BaseException) -> int:
+    """Print one known error the way a person wants to read it; its exit code."""
+    if isinstance(error, typer.TyperException):  # usage: unknown option, bad value, missing argument
+        typer.echo(f"error: {error.format_message()} — see 'python pipelines.py --help'", err=True)
         return 2
-    except (typer.Abort, KeyboardInterrupt):
-        typer.echo("interrupted", err=True)
-        return 130
-    except CargoholdError as e:  # ConfigError and BuildContextError carry several lines
-        for line in e.lines():
+    if isinstance(error, CargoholdError):  # ConfigError and BuildContextError carry several lines
+        for line in error.lines():
             typer.echo(f"error: {line}", err=True)
         return 2
-    except dagger.ExecError as e:
-        typer.echo(f"error: {' '.join(e.command)} exited with {e.exit_code}\n{e.stderr.strip()}", err=True)
+    if isinstance(error, dagger.ExecError):
+        typer.echo(f"error: {' '.join(error.command)} exited with {error.exit_code}\n{error.stderr.strip()}", err=True)
         return 1
-    return 0
+    typer.echo("interrupted", err=True)
+    return 130

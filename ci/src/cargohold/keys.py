@@ -110,7 +110,9 @@ def _python_stage_keys(
     keys = {
         "heavy": _hash({
             **builder, "stage": "heavy", "requirements": tree.file(heavy_file, name) if heavy_file else None,
-            "index_url": variant.index_url, "find_links": variant.find_links, "wheelhouse": wheelhouse,
+            # A wheel folder counts by its content (names and sizes), wherever it is; a URL by itself.
+            "index_url": variant.index_url, "wheelhouse": wheelhouse,
+            "find_links": variant.find_links if variant.find_links and "://" in variant.find_links else None,
         }),
         "dependencies": _hash({**builder, "stage": "dependencies", "lockfile": tree.file(settings.lockfile, name)}),
     }  # fmt: skip

@@ -59,8 +59,15 @@ INIT_PATH: Final = Path("/usr/local/bin/dagger-init")
 # Runs inside the new mount namespace: hide the fixed socket folders behind
 # private tmpfs mounts, then become the engine.
 _NAMESPACE_SHIM: Final = (
-    'mount -t tmpfs -o mode=0755 tmpfs /run/dagger && mount -t tmpfs -o mode=0755 tmpfs /run/buildkit && exec "$@"'
+    "mount -t tmpfs -o mode=0755 tmpfs /run/dagger && mount -t tmpfs -o mode=0755 tmpfs /run/buildkit"
 )
+# With CARGOHOLD_ENGINE_CONFIG: the engine reads /etc/dagger/engine.json; it gets this one on a
+# private tmpfs, so the host's file (if any) is neither read nor changed.
+_CONFIG_SHIM: Final = (
+    'mount -t tmpfs -o mode=0755 tmpfs /etc/dagger && cp "$CARGOHOLD_ENGINE_CONFIG" /etc/dagger/engine.json'
+)
+NETNS_VAR: Final = "CARGOHOLD_ENGINE_NETNS"  # run the engine in this network namespace (ip netns)
+CONFIG_VAR: Final = "CARGOHOLD_ENGINE_CONFIG"  # an engine.json of its own (registries, mirrors)
 
 
 @dataclass(frozen=True)
@@ -131,7 +138,11 @@ class NativeEngine:
         return stopped
 
     def _argv(self) -> list[str]:
+        # nsenter, not "ip netns exec": that one remounts /sys and hides the cgroups runc needs.
+        netns = ["nsenter", f"--net=/run/netns/{ns}", "--"] if (ns := os.environ.get(NETNS_VAR)) else []
+        steps = [_NAMESPACE_SHIM, *([_CONFIG_SHIM] if os.environ.get(CONFIG_VAR) else []), 'exec "$@"']
         return [
+            *netns,
             "unshare",
             "--mount",
             "--propagation",
@@ -139,7 +150,7 @@ class NativeEngine:
             "--",
             "/bin/sh",
             "-c",
-            _NAMESPACE_SHIM,
+            " && ".join(steps),
             "cargohold-engine",
             str(self.bin_dir / "dagger-engine"),
             "--root",
@@ -160,20 +171,30 @@ class NativeEngine:
             ensure_link(plugin, CNI_DIR / plugin.name)
         ensure_link(self.bin_dir / "dnsname", CNI_DIR / "dnsname")
         _install_init(self.bin_dir / "dagger-init")
-        for folder in (Path("/run/dagger"), Path("/run/buildkit")):
+        mount_points = [Path("/run/dagger"), Path("/run/buildkit")] + (
+            [Path("/etc/dagger")] if os.environ.get(CONFIG_VAR) else []
+        )
+        for folder in mount_points:
             folder.mkdir(parents=True, exist_ok=True)
         self.socket.unlink(missing_ok=True)
 
 
 def _network_flags() -> list[str]:
-    """``--network-name``/``--network-cidr`` from ``$CARGOHOLD_ENGINE_NETWORK`` (the engine's defaults otherwise)."""
+    """The engine's container network from ``$CARGOHOLD_ENGINE_NETWORK`` (the engine's defaults otherwise).
+
+    ``name:cidr`` gives it a bridge of its own; ``host`` runs containers in the host's network
+    namespace: no bridge, no dnsmasq, so a second engine can run beside the first one for
+    builds (Dagger services, which need the container network, then do not work on it).
+    """
     value = os.environ.get(NETWORK_VAR, "")
     if not value:
         return []
+    if value == "host":
+        return ["--oci-worker-net", "host"]
     name, sep, cidr = value.partition(":")
     if not sep or not name or "/" not in cidr:
-        msg = f"{NETWORK_VAR}={value} is not name:cidr"
-        raise EngineError(msg, f"set it like {NETWORK_VAR}=cargohold1:10.89.0.0/16")
+        msg = f"{NETWORK_VAR}={value} is neither name:cidr nor host"
+        raise EngineError(msg, f"set it like {NETWORK_VAR}=cargohold1:10.89.0.0/16, or {NETWORK_VAR}=host")
     return ["--network-name", name, "--network-cidr", cidr]
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,9 @@ DOCKER_LIST: Final = "application/vnd.docker.distribution.manifest.list.v2+json"
 MANIFEST_TYPES: Final = (OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST)
 
 _CHUNK: Final = 8 * 1024 * 1024
+# host:port of registries spoken to in plain HTTP besides loopback (a LAN cache, a test host),
+# comma-separated; the engine must be told the same in its engine.json ("http": true).
+PLAIN_HTTP_VAR: Final = "CARGOHOLD_PLAIN_HTTP_REGISTRIES"
 
 
 def is_loopback(host: str) -> bool:
@@ -58,8 +62,9 @@ class Registry:
 
     @property
     def base_url(self) -> str:
-        """The API root: plain HTTP on loopback (as the engine assumes), HTTPS elsewhere."""
-        scheme = "http" if is_loopback(self.host) else "https"
+        """The API root: plain HTTP on loopback (as the engine assumes) and where told, HTTPS elsewhere."""
+        plain = {h.strip() for h in os.environ.get(PLAIN_HTTP_VAR, "").split(",") if h.strip()}
+        scheme = "http" if is_loopback(self.host) or self.host in plain else "https"
         return f"{scheme}://{self.host}/v2"
 
     def _client(self) -> httpx.Client:

@@ -1,0 +1,164 @@
+"""Issue 5 on the real engines and registry: the stage cache across runners, reuse, and a refusing cache.
+
+Each test drives the real command line in a subprocess against a copy of the
+repository, so what runs is exactly what a developer or a CI job runs. A warm
+namespace is built once (module fixture); the tests then change one thing and
+read the cache report (``build --cache-report``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from cargohold.bootstrap import BootstrapReport
+from cargohold.daemon import Daemon, wait_until
+from cargohold.local_registry import local_registry_address
+from cargohold.reference import Reference
+from cargohold.registry import Registry
+from tests.integration.testhost import second_host
+
+ROOT = Path(__file__).parents[2]
+WHEELS = ROOT.parent / "shared" / "wheels"
+JUNK = shutil.ignore_patterns("node_modules", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", "dist")
+
+
+def _copy_repo(dst: Path) -> Path:
+    dst.mkdir(parents=True)
+    shutil.copy2(ROOT / "cargohold.toml", dst / "cargohold.toml")
+    shutil.copytree(ROOT / "services", dst / "services", ignore=JUNK)
+    return dst
+
+
+def _env(namespace: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("_EXPERIMENTAL_DAGGER", "CARGOHOLD_"))}
+    overrides = f'services.backend.variants.cpu = {{ find-links = "{WHEELS}", index-url = "" }}'
+    env |= {"CARGOHOLD_REGISTRY": namespace, "CARGOHOLD_BASE_IMAGES": "local", "CARGOHOLD_OVERRIDES": overrides}
+    return env | extra
+
+
+def _cli(repo: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, str(ROOT / "pipelines.py"), "--config", str(repo / "cargohold.toml"), *args]
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=900, check=False)
+
+
+def _build(repo: Path, env: dict[str, str], *args: str) -> dict[tuple[str, str], str]:
+    """Run ``build`` and return (service, stage) → outcome from its cache report."""
+    report = repo / f"cache-report-{uuid.uuid4().hex[:6]}.json"
+    done = _cli(repo, env, "build", "--cache-report", str(report), *args)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return {(r["service"], r["stage"]): r["outcome"] for r in json.loads(report.read_text())}
+
+
+@pytest.fixture(scope="module")
+def namespace(bootstrapped: BootstrapReport) -> str:
+    return f"{local_registry_address()}/cache-test-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="module")
+def warm(namespace: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A repository copy whose images and stage cache are in the namespace (built on the main engine)."""
+    repo = _copy_repo(tmp_path_factory.mktemp("warm") / "repo")
+    outcomes = _build(repo, _env(namespace))
+    assert outcomes[("backend", "runtime")] == "built"
+    return repo
+
+
+def test_no_change_on_a_fresh_runner_builds_nothing_and_needs_no_engine(
+    warm: Path, namespace: str, tmp_path: Path
+) -> None:
+    fresh = _env(namespace, CARGOHOLD_CACHE_DIR=str(tmp_path / "fresh-runner"), CARGOHOLD_ENGINE_DIR="none")
+    outcomes = _build(warm, fresh)
+    assert outcomes[("backend", "runtime")] == "reused"
+    assert outcomes[("frontend", "runtime")] == "reused"
+    assert "built" not in outcomes.values(), outcomes
+    assert not (tmp_path / "fresh-runner" / "engine").exists(), "an engine was started"
+
+
+def test_a_code_change_on_a_fresh_engine_rebuilds_only_the_app_and_reuses_dependencies(
+    warm: Path, namespace: str, tmp_path: Path
+) -> None:
+    repo = _copy_repo(tmp_path / "repo")
+    main_py = repo / "services/backend/app/main.py"
+    main_py.write_text(main_py.read_text() + "\n# a code-only change\n")
+    # A second engine with empty state, on a test host of its own: only the registry is shared.
+    with second_host("chfresh", tmp_path) as host:
+        fresh = _env(
+            namespace.replace(local_registry_address(), host.registry),
+            CARGOHOLD_CACHE_DIR=str(tmp_path / "runner2"),
+            CARGOHOLD_LOCAL_REGISTRY=host.registry,
+            CARGOHOLD_ENGINE_NETNS=host.netns,
+            CARGOHOLD_ENGINE_CONFIG=str(host.engine_config),
+            CARGOHOLD_ENGINE_NETWORK="chfresh:10.89.0.0/16",
+            CARGOHOLD_PLAIN_HTTP_REGISTRIES=host.registry,
+        )
+        try:
+            outcomes = _build(repo, fresh, "--service", "backend")
+        finally:
+            _cli(repo, fresh, "engine", "stop")
+    assert outcomes[("backend", "heavy")] == "hit", outcomes
+    assert outcomes[("backend", "dependencies")] == "hit", outcomes
+    assert outcomes[("backend", "bake")] == "built", outcomes  # the model is trained by the app's code
+    assert outcomes[("backend", "runtime")] == "built", outcomes
+    cache_repo = Reference.parse(f"{namespace}/cache/backend/cpu").repository
+    heavy_tags = [t for t in Registry(local_registry_address()).tags(cache_repo) if t.startswith("heavy-")]
+    assert len(heavy_tags) == 1, f"wanted torch exported once, got {heavy_tags}"
+
+
+def test_a_lockfile_change_rebuilds_the_dependency_stage_only(warm: Path, namespace: str, tmp_path: Path) -> None:
+    repo = _copy_repo(tmp_path / "repo")
+    lock = repo / "services/backend/requirements/app.lock"
+    lock.write_text(lock.read_text() + "six==1.16.0\n")
+    outcomes = _build(repo, _env(namespace), "--service", "backend")
+    assert outcomes[("backend", "heavy")] == "hit", outcomes
+    assert outcomes[("backend", "dependencies")] == "built", outcomes
+
+
+def test_a_frontend_change_leaves_the_backend_untouched(warm: Path, namespace: str, tmp_path: Path) -> None:
+    repo = _copy_repo(tmp_path / "repo")
+    main_ts = repo / "services/frontend/src/main.ts"
+    main_ts.write_text(main_ts.read_text() + "\n// a frontend-only change\n")
+    done = _cli(repo, _env(namespace), "plan", "--json")
+    assert done.returncode == 0, done.stderr
+    plan = {t["service"]: t for t in json.loads(done.stdout)["targets"]}
+    assert plan["backend"]["action"] == "reuse"
+    assert plan["frontend"]["action"] == "build"
+    assert [s["cached"] for s in plan["frontend"]["stages"]] == [True, False]  # npm ci reused, build not
+    assert json.loads(done.stdout)["matrix"] == {"include": [{"service": "frontend", "variant": "default"}]}
+
+
+def test_a_registry_refusing_cache_pushes_only_warns(warm: Path, namespace: str, tmp_path: Path) -> None:
+    port = 5000 + uuid.uuid4().int % 500 + 100
+    readonly = _readonly_registry(tmp_path, port)
+    try:
+        cache = f'\nproject.cache = "127.0.0.1:{port}/refusing"'
+        env = _env(f"{namespace}-ro", CARGOHOLD_OVERRIDES=_env(namespace)["CARGOHOLD_OVERRIDES"] + cache)
+        done = _cli(warm, env, "build", "--service", "frontend")
+    finally:
+        readonly.stop()
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "the build goes on" in done.stderr
+    assert "export warnings" in done.stderr
+    image_repo = Reference.parse(f"{namespace}-ro/frontend").repository
+    assert Registry(local_registry_address()).manifest_digest(image_repo, "default") is not None
+
+
+def _readonly_registry(tmp_path: Path, port: int) -> Daemon:
+    """A real registry in read-only maintenance mode: it answers reads and refuses every push."""
+    config = tmp_path / "readonly.yml"
+    config.write_text(
+        "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
+        f"    rootdirectory: {tmp_path / 'ro-data'}\n  maintenance:\n    readonly:\n      enabled: true\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n"
+    )
+    daemon = Daemon("read-only registry", tmp_path / "ro.pid", tmp_path / "ro.log", "docker-registry")
+    daemon.start(["/usr/bin/docker-registry", "serve", str(config)])
+    wait_until(Registry(f"127.0.0.1:{port}", timeout=1.0).ping, 20.0, daemon)
+    return daemon

@@ -1,0 +1,124 @@
+"""A second test host on this machine: a network namespace with its own engine, sharing only the registry.
+
+Two native engines cannot share one network namespace (each starts a dnsmasq
+on port 53 of every address). So the second runner gets a namespace of its
+own, made here with ``ip netns`` and a veth pair, NAT to the outside for
+package registries, and a small TCP relay so that the host's loopback registry
+answers at the host end of the veth pair. Everything is torn down afterwards.
+Only addresses this test creates are used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import socket
+import socketserver
+import subprocess
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+HOST_ADDR: Final = "10.201.77.1"
+NS_ADDR: Final = "10.201.77.2"
+SUBNET: Final = "10.201.77.0/30"
+
+
+@dataclass(frozen=True)
+class TestHost:
+    """What a runner inside the namespace uses."""
+
+    netns: str
+    registry: str  # the host's registry, as the namespace reaches it
+    engine_config: Path  # engine.json marking that registry plain HTTP
+    __test__ = False  # not a pytest test class
+
+
+@contextlib.contextmanager
+def second_host(name: str, work: Path, registry_port: int = 5000) -> Iterator[TestHost]:
+    """Create the namespace, its network and the registry relay; remove them all on exit."""
+    iptables = shutil.which("iptables-legacy") or "iptables"
+    veth = f"vh-{name}"[:15]
+    nat = ["-t", "nat", "POSTROUTING", "-s", SUBNET, "!", "-o", veth, "-j", "MASQUERADE"]
+    forward = [["FORWARD", "-i", veth, "-j", "ACCEPT"], ["FORWARD", "-o", veth, "-j", "ACCEPT"]]
+    relay = _Relay((HOST_ADDR, registry_port), ("127.0.0.1", registry_port))
+    try:
+        _sh("ip", "netns", "add", name)
+        _sh("ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", name)
+        _sh("ip", "addr", "add", f"{HOST_ADDR}/30", "dev", veth)
+        _sh("ip", "link", "set", veth, "up")
+        for step in (["addr", "add", f"{NS_ADDR}/30", "dev", "eth0"], ["link", "set", "eth0", "up"],
+                     ["link", "set", "lo", "up"], ["route", "add", "default", "via", HOST_ADDR]):  # fmt: skip
+            _sh("ip", "netns", "exec", name, "ip", *step)
+        Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")
+        _sh(iptables, nat[0], nat[1], "-A", *nat[2:])
+        for rule in forward:
+            _sh(iptables, "-I", *rule)
+        netns_etc = Path("/etc/netns") / name
+        netns_etc.mkdir(parents=True, exist_ok=True)
+        shutil.copy2("/etc/resolv.conf", netns_etc / "resolv.conf")  # the host's resolver, reached through NAT
+        relay.start()
+        config = work / "engine.json"
+        config.write_text(json.dumps({"registries": {f"{HOST_ADDR}:{registry_port}": {"http": True}}}))
+        yield TestHost(name, f"{HOST_ADDR}:{registry_port}", config)
+    finally:
+        relay.stop()
+        with contextlib.suppress(subprocess.CalledProcessError):
+            _sh(iptables, nat[0], nat[1], "-D", *nat[2:])
+        for rule in forward:
+            with contextlib.suppress(subprocess.CalledProcessError):
+                _sh(iptables, "-D", *rule)
+        with contextlib.suppress(subprocess.CalledProcessError):
+            _sh("ip", "netns", "delete", name)  # takes the veth pair with it
+        shutil.rmtree(Path("/etc/netns") / name, ignore_errors=True)
+
+
+def _sh(*argv: str) -> None:
+    subprocess.run(argv, check=True, capture_output=True, text=True, timeout=30)
+
+
+class _Relay:
+    """A TCP relay from the namespace's gateway address to the loopback registry."""
+
+    def __init__(self, listen: tuple[str, int], target: tuple[str, int]) -> None:
+        self.target = target
+        relay = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                with socket.create_connection(relay.target, timeout=30) as upstream:
+                    _pump(self.request, upstream)
+
+        socketserver.ThreadingTCPServer.allow_reuse_address = True
+        self.server = socketserver.ThreadingTCPServer(listen, Handler, bind_and_activate=False)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> None:
+        self.server.server_bind()
+        self.server.server_activate()
+        self.thread.start()
+
+    def stop(self) -> None:
+        if self.thread.is_alive():
+            self.server.shutdown()
+        self.server.server_close()
+
+
+def _pump(a: socket.socket, b: socket.socket) -> None:
+    """Copy both ways until either side closes."""
+
+    def copy(src: socket.socket, dst: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                dst.sendall(data)
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+
+    other = threading.Thread(target=copy, args=(b, a), daemon=True)
+    other.start()
+    copy(a, b)
+    other.join(timeout=60)
