@@ -8,9 +8,11 @@ function, so there is one pipeline, not two.
 
 from __future__ import annotations
 
+import json
 import tomllib
 from typing import Annotated
 
+import anyio
 import dagger
 from dagger import DefaultPath, Doc, Ignore, dag, function, object_type
 
@@ -18,7 +20,8 @@ from cargohold.build import BuiltImage, ServiceInputs, build_all, jobs_for, targ
 from cargohold.build_context import engine_filters
 from cargohold.config import CONFIG_FILE, OVERRIDES_VAR, Config, apply_overrides, parse_config
 from cargohold.engine import ENGINE_VERSION
-from cargohold.keys import base_digests, service_keys
+from cargohold.keys import BuildTarget, StageKeys, base_digests, service_keys
+from cargohold.plan import decide, lookup_all, references_for
 from cargohold.smoke import DEFAULT_PACKAGE, SmokeReport, run_smoke
 from cargohold.source_tree import engine_tree, engine_wheelhouse_digest
 
@@ -59,14 +62,32 @@ class Cargohold:
         """Build the services' runtime images and push them; the same code as `pipelines.py build`."""
         config = await _module_config(source, overrides)
         wanted = targets(config, service, variant)
-        inputs = {t: await _module_inputs(config, source, t.service, wheelhouse) for t in wanted}
-        bases = base_digests(config)
-        keys = {
-            t: service_keys(config, t.service, t.variant, tree=i.tree, bases=bases, wheelhouse=i.wheelhouse_digest)
-            for t, i in inputs.items()
-        }
+        inputs, keys = await _module_keys(config, source, wanted, wheelhouse)
         run = await build_all(jobs_for(config, wanted, inputs, keys, registry=registry, ca_bundle=ca_bundle))
         return run.images
+
+    @function
+    async def plan(
+        self,
+        source: Annotated[
+            dagger.Directory,
+            Doc("the repository (cargohold.toml and the service folders)"),
+            DefaultPath("/"),
+            Ignore(SOURCE_IGNORE),
+        ],
+        registry: Annotated[str, Doc("registry and namespace the images go to, e.g. ghcr.io/acme")],
+        service: Annotated[str | None, Doc("plan only this service (default: all)")] = None,
+        variant: Annotated[str | None, Doc("this variant (default: each service's default)")] = None,
+        overrides: Annotated[str, Doc("a TOML fragment merged over cargohold.toml")] = "",
+        wheelhouse: Annotated[dagger.Directory | None, Doc("wheels for the variant's heavy requirements")] = None,
+    ) -> str:
+        """What a build would build or reuse, and why: JSON with a CI matrix, as `pipelines.py plan --json`."""
+        config = await _module_config(source, overrides)
+        wanted = targets(config, service, variant)
+        _, keys = await _module_keys(config, source, wanted, wheelhouse)
+        cache = config.project.cache
+        existing = await anyio.to_thread.run_sync(lookup_all, references_for(keys, registry, cache))
+        return json.dumps(decide(keys, existing, registry, None, cache).as_json(), indent=2)
 
     @function
     async def smoke(
@@ -85,6 +106,19 @@ class Cargohold:
 async def _module_config(source: dagger.Directory, overrides: str) -> Config:
     raw = tomllib.loads(await source.file(CONFIG_FILE).contents())
     return parse_config(apply_overrides(raw, {OVERRIDES_VAR: overrides} if overrides else {}))
+
+
+async def _module_keys(
+    config: Config, source: dagger.Directory, wanted: list[BuildTarget], wheelhouse: dagger.Directory | None
+) -> tuple[dict[BuildTarget, ServiceInputs], dict[BuildTarget, StageKeys]]:
+    """Each target's inputs and keys, hashed inside the engine (the CLI hashes host files instead)."""
+    inputs = {t: await _module_inputs(config, source, t.service, wheelhouse) for t in wanted}
+    bases = base_digests(config)
+    keys = {
+        t: service_keys(config, t.service, t.variant, tree=i.tree, bases=bases, wheelhouse=i.wheelhouse_digest)
+        for t, i in inputs.items()
+    }
+    return inputs, keys
 
 
 async def _module_inputs(
