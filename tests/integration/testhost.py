@@ -45,6 +45,7 @@ def second_host(name: str, work: Path, registry_port: int = 5000) -> Iterator[Te
     nat = ["-t", "nat", "POSTROUTING", "-s", SUBNET, "!", "-o", veth, "-j", "MASQUERADE"]
     forward = [["FORWARD", "-i", veth, "-j", "ACCEPT"], ["FORWARD", "-o", veth, "-j", "ACCEPT"]]
     relay = _Relay((HOST_ADDR, registry_port), ("127.0.0.1", registry_port))
+    _remove(name, iptables, nat, forward)  # what a run that died part-way may have left
     try:
         _sh("ip", "netns", "add", name)
         _sh("ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", name)
@@ -66,14 +67,19 @@ def second_host(name: str, work: Path, registry_port: int = 5000) -> Iterator[Te
         yield TestHost(name, f"{HOST_ADDR}:{registry_port}", config)
     finally:
         relay.stop()
+        _remove(name, iptables, nat, forward)
+
+
+def _remove(name: str, iptables: str, nat: list[str], forward: list[list[str]]) -> None:
+    """Undo everything ``second_host`` sets up; whatever is not there is skipped."""
+    with contextlib.suppress(subprocess.CalledProcessError):
+        _sh(iptables, nat[0], nat[1], "-D", *nat[2:])
+    for rule in forward:
         with contextlib.suppress(subprocess.CalledProcessError):
-            _sh(iptables, nat[0], nat[1], "-D", *nat[2:])
-        for rule in forward:
-            with contextlib.suppress(subprocess.CalledProcessError):
-                _sh(iptables, "-D", *rule)
-        with contextlib.suppress(subprocess.CalledProcessError):
-            _sh("ip", "netns", "delete", name)  # takes the veth pair with it
-        shutil.rmtree(Path("/etc/netns") / name, ignore_errors=True)
+            _sh(iptables, "-D", *rule)
+    with contextlib.suppress(subprocess.CalledProcessError):
+        _sh("ip", "netns", "delete", name)  # takes the veth pair with it
+    shutil.rmtree(Path("/etc/netns") / name, ignore_errors=True)
 
 
 def _sh(*argv: str) -> None:
