@@ -17,7 +17,7 @@ import tarfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, BinaryIO, Final, Literal
 
 from cargohold.errors import RegistryError
 from cargohold.paths import state_path
@@ -360,10 +360,10 @@ def read_image_facts(
     return analyse(name, digest, manifest, config, listings, budget=budget, variant=variant, role=role, top=top)
 
 
-def list_layer(blob: bytes) -> tuple[TarEntry, ...]:
+def list_layer(blob: bytes | BinaryIO) -> tuple[TarEntry, ...]:
     """The members of a layer tar (gzip or uncompressed), read as a stream; tarfile.TarError when unreadable."""
-    # The blob is held in memory whole: fine for the images we build; stream the HTTP body if that changes.
-    with tarfile.open(fileobj=io.BytesIO(blob), mode="r|*") as tar:
+    stream = io.BytesIO(blob) if isinstance(blob, bytes) else blob
+    with tarfile.open(fileobj=stream, mode="r|*") as tar:
         return tuple(TarEntry(_absolute(m.name), m.size if m.isreg() else 0, _kind(m)) for m in tar)
 
 
@@ -382,7 +382,8 @@ def _layer_listing(registry: Registry, repository: str, digest: str) -> tuple[Ta
 
 def _download_listing(registry: Registry, repository: str, digest: str) -> tuple[TarEntry, ...]:
     try:
-        return list_layer(registry.get_blob(repository, digest))
+        with registry.open_blob(repository, digest) as blob:  # streamed: layers can be gigabytes
+            return list_layer(blob)
     except tarfile.TarError as e:
         msg = f"the layer {digest[:19]} of {repository} is not a readable tar ({e})"
         raise RegistryError(msg, "only gzip and uncompressed layers are read; zstd is not supported yet") from e

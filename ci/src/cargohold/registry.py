@@ -9,14 +9,16 @@ engine's own default; every other registry is HTTPS.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import ipaddress
 import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, BinaryIO, Final
 
 import httpx
 
@@ -106,6 +108,26 @@ class Registry:
             msg = f"the blob {digest} of {repository} does not match its digest"
             raise RegistryError(msg, "the registry storage is corrupt: delete and push the image again")
         return resp.content
+
+    @contextlib.contextmanager
+    def open_blob(self, repository: str, digest: str) -> Iterator[BinaryIO]:
+        """A blob as a stream (a multi-GB layer never sits in memory); its digest is checked at the end."""
+        with self._client() as client:
+            try:
+                stream = client.stream("GET", f"{self.base_url}/{repository}/blobs/{digest}", follow_redirects=True)
+                with stream as resp:
+                    if not resp.is_success:
+                        resp.read()
+                        _raise_for(resp, f"read the blob {digest[:19]} of {repository}")
+                    reader = _DigestReader(resp.iter_bytes(_CHUNK))
+                    yield io.BufferedReader(reader, buffer_size=_CHUNK)
+                    reader.drain()
+            except httpx.HTTPError as e:
+                msg = f"registry {self.host} unreachable ({type(e).__name__}: {e})"
+                raise RegistryError(msg, "check the registry address and that it is running") from e
+        if reader.digest() != digest:
+            msg = f"the blob {digest} of {repository} does not match its digest"
+            raise RegistryError(msg, "the registry storage is corrupt: delete and push the image again")
 
     def blob_exists(self, repository: str, digest: str) -> bool:
         """True when the repository holds the blob."""
@@ -231,6 +253,38 @@ def _raise_for(resp: httpx.Response, what: str) -> None:
         403: "the credentials lack permission for this repository",
     }.get(resp.status_code, "check the registry's log")
     raise RegistryError(msg, hint)
+
+
+class _DigestReader(io.RawIOBase):
+    """A read-only stream over an iterator of chunks that hashes what passes through it."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._buffer = b""
+        self._sha = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, out: Any) -> int:  # noqa: ANN401 - the buffer protocol has no precise type here
+        while not self._buffer:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._sha.update(chunk)
+            self._buffer = chunk
+        n = min(len(out), len(self._buffer))
+        out[:n] = self._buffer[:n]
+        self._buffer = self._buffer[n:]
+        return n
+
+    def drain(self) -> None:
+        """Read what the consumer left, so the digest covers the whole blob."""
+        for chunk in self._chunks:
+            self._sha.update(chunk)
+
+    def digest(self) -> str:
+        return "sha256:" + self._sha.hexdigest()
 
 
 def _read_chunks(path: Path) -> Iterator[bytes]:
