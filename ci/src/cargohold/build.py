@@ -28,7 +28,7 @@ from dagger import Doc
 
 from cargohold.config import Config, ServiceConfig, ServiceKind
 from cargohold.errors import CargoholdError
-from cargohold.image_facts import ImageFacts, read_image_facts
+from cargohold.image_facts import ImageFacts, compressed_size, read_image_facts
 from cargohold.keys import BuildTarget, SourceTree, StageKeys
 from cargohold.reference import Reference
 from cargohold.registry import Registry
@@ -275,6 +275,15 @@ def _retag(reference: str, tag_ref: str) -> None:
     manifest = registry.get_manifest(ref.repository, str(ref.digest))
     media_type = json.loads(manifest).get("mediaType", "application/vnd.oci.image.manifest.v1+json")
     registry.put_manifest(target.repository, str(target.tag), manifest, media_type)
+
+
+async def size_against_budget(config: Config, image: BuiltImage) -> tuple[int, int | None]:
+    """(compressed size, budget) of a pushed image from its manifest alone: the budget check of a reused image."""
+    ref = Reference.parse(image.reference)
+    svc = config.service(image.service)
+    _, variant = svc.variant(image.variant)
+    size = await anyio.to_thread.run_sync(compressed_size, Registry(ref.registry), ref.repository, str(ref.digest))
+    return size, svc.budget_for(variant)
 
 
 async def image_facts(config: Config, image: BuiltImage) -> ImageFacts:

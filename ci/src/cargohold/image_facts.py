@@ -360,6 +360,12 @@ def read_image_facts(
     return analyse(name, digest, manifest, config, listings, budget=budget, variant=variant, role=role, top=top)
 
 
+def compressed_size(registry: Registry, repository: str, reference: str) -> int:
+    """An image's compressed size from its manifest alone (no layer is read)."""
+    _, manifest = _image_manifest(registry, repository, reference)
+    return sum(int(layer["size"]) for layer in manifest["layers"])
+
+
 def list_layer(blob: bytes | BinaryIO) -> tuple[TarEntry, ...]:
     """The members of a layer tar (gzip or uncompressed), read as a stream; tarfile.TarError when unreadable."""
     stream = io.BytesIO(blob) if isinstance(blob, bytes) else blob
