@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,40 +32,24 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.integration.testhost import TestHost, second_host  # noqa: E402 - after the path is set
-
-WHEELS = ROOT.parent / "shared" / "wheels"
-JUNK = shutil.ignore_patterns("node_modules", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", "dist")
+from tests.integration.workspace import copy_repo, runner_env  # noqa: E402
 
 
-def copy_repo(dst: Path) -> Path:
-    """cargohold.toml and the services, without local junk."""
-    dst.mkdir(parents=True)
-    shutil.copy2(ROOT / "cargohold.toml", dst / "cargohold.toml")
-    shutil.copytree(ROOT / "services", dst / "services", ignore=JUNK)
-    return dst
-
-
-def runner_env(host: TestHost, namespace: str, state: Path, *, engine: bool = True) -> dict[str, str]:
-    """The environment of a fresh runner inside the test host (or of one without any engine)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("_EXPERIMENTAL_DAGGER", "CARGOHOLD_"))}
-    overrides = f'services.backend.variants.cpu = {{ find-links = "{WHEELS}", index-url = "" }}'
-    env |= {
-        "CARGOHOLD_REGISTRY": f"{host.registry}/{namespace}",
-        "CARGOHOLD_LOCAL_REGISTRY": host.registry,
-        "CARGOHOLD_PLAIN_HTTP_REGISTRIES": host.registry,
-        "CARGOHOLD_BASE_IMAGES": "local",
-        "CARGOHOLD_OVERRIDES": overrides,
-        "CARGOHOLD_CACHE_DIR": str(state),
+def fresh_env(host: TestHost, namespace: str, state: Path, *, engine: bool = True) -> dict[str, str]:
+    """A fresh runner inside the test host (or one without any engine), building into ``namespace``."""
+    env = runner_env(
+        f"{host.registry}/{namespace}",
+        CARGOHOLD_LOCAL_REGISTRY=host.registry,
+        CARGOHOLD_PLAIN_HTTP_REGISTRIES=host.registry,
+        CARGOHOLD_CACHE_DIR=str(state),
+    )
+    if not engine:
+        return env | {"CARGOHOLD_ENGINE_DIR": "none"}
+    return env | {
+        "CARGOHOLD_ENGINE_NETNS": host.netns,
+        "CARGOHOLD_ENGINE_CONFIG": str(host.engine_config),
+        "CARGOHOLD_ENGINE_NETWORK": "chbench:10.90.0.0/16",
     }
-    if engine:
-        env |= {
-            "CARGOHOLD_ENGINE_NETNS": host.netns,
-            "CARGOHOLD_ENGINE_CONFIG": str(host.engine_config),
-            "CARGOHOLD_ENGINE_NETWORK": "chbench:10.90.0.0/16",
-        }
-    else:
-        env["CARGOHOLD_ENGINE_DIR"] = "none"
-    return env
 
 
 def timed_build(repo: Path, env: dict[str, str], report: Path) -> dict[str, object]:
@@ -110,12 +92,12 @@ def main() -> int:
         work = Path(tmp)
         base = copy_repo(work / "base")
         results["cold (fresh engine, empty cache)"] = timed_build(
-            base, runner_env(host, namespace, work / "s0"), work / "r0.json"
+            base, fresh_env(host, namespace, work / "s0"), work / "r0.json"
         )
         for i, (name, change) in enumerate(scenarios().items(), start=1):
             repo = copy_repo(work / f"repo{i}")
             change(repo)
-            env = runner_env(host, namespace, work / f"s{i}", engine=name != "no change")
+            env = fresh_env(host, namespace, work / f"s{i}", engine=name != "no change")
             results[f"fresh runner, {name}"] = timed_build(repo, env, work / f"r{i}.json")
     print("| scenario | wall time | what happened |\n|---|---|---|")
     for name, result in results.items():

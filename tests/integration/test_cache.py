@@ -9,8 +9,6 @@ read the cache report (``build --cache-report``).
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 import uuid
@@ -24,24 +22,7 @@ from cargohold.local_registry import local_registry_address
 from cargohold.reference import Reference
 from cargohold.registry import Registry
 from tests.integration.testhost import second_host
-
-ROOT = Path(__file__).parents[2]
-WHEELS = ROOT.parent / "shared" / "wheels"
-JUNK = shutil.ignore_patterns("node_modules", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", "dist")
-
-
-def _copy_repo(dst: Path) -> Path:
-    dst.mkdir(parents=True)
-    shutil.copy2(ROOT / "cargohold.toml", dst / "cargohold.toml")
-    shutil.copytree(ROOT / "services", dst / "services", ignore=JUNK)
-    return dst
-
-
-def _env(namespace: str, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("_EXPERIMENTAL_DAGGER", "CARGOHOLD_"))}
-    overrides = f'services.backend.variants.cpu = {{ find-links = "{WHEELS}", index-url = "" }}'
-    env |= {"CARGOHOLD_REGISTRY": namespace, "CARGOHOLD_BASE_IMAGES": "local", "CARGOHOLD_OVERRIDES": overrides}
-    return env | extra
+from tests.integration.workspace import ROOT, copy_repo, runner_env
 
 
 def _cli(repo: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -65,8 +46,8 @@ def namespace(bootstrapped: BootstrapReport) -> str:
 @pytest.fixture(scope="module")
 def warm(namespace: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A repository copy whose images and stage cache are in the namespace (built on the main engine)."""
-    repo = _copy_repo(tmp_path_factory.mktemp("warm") / "repo")
-    outcomes = _build(repo, _env(namespace))
+    repo = copy_repo(tmp_path_factory.mktemp("warm") / "repo")
+    outcomes = _build(repo, runner_env(namespace))
     assert outcomes[("backend", "runtime")] == "built"
     return repo
 
@@ -74,7 +55,7 @@ def warm(namespace: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_no_change_on_a_fresh_runner_builds_nothing_and_needs_no_engine(
     warm: Path, namespace: str, tmp_path: Path
 ) -> None:
-    fresh = _env(namespace, CARGOHOLD_CACHE_DIR=str(tmp_path / "fresh-runner"), CARGOHOLD_ENGINE_DIR="none")
+    fresh = runner_env(namespace, CARGOHOLD_CACHE_DIR=str(tmp_path / "fresh-runner"), CARGOHOLD_ENGINE_DIR="none")
     outcomes = _build(warm, fresh)
     assert outcomes[("backend", "runtime")] == "reused"
     assert outcomes[("frontend", "runtime")] == "reused"
@@ -85,12 +66,12 @@ def test_no_change_on_a_fresh_runner_builds_nothing_and_needs_no_engine(
 def test_a_code_change_on_a_fresh_engine_rebuilds_only_the_app_and_reuses_dependencies(
     warm: Path, namespace: str, tmp_path: Path
 ) -> None:
-    repo = _copy_repo(tmp_path / "repo")
+    repo = copy_repo(tmp_path / "repo")
     main_py = repo / "services/backend/app/main.py"
     main_py.write_text(main_py.read_text() + "\n# a code-only change\n")
     # A second engine with empty state, on a test host of its own: only the registry is shared.
     with second_host("chfresh", tmp_path) as host:
-        fresh = _env(
+        fresh = runner_env(
             namespace.replace(local_registry_address(), host.registry),
             CARGOHOLD_CACHE_DIR=str(tmp_path / "runner2"),
             CARGOHOLD_LOCAL_REGISTRY=host.registry,
@@ -113,19 +94,19 @@ def test_a_code_change_on_a_fresh_engine_rebuilds_only_the_app_and_reuses_depend
 
 
 def test_a_lockfile_change_rebuilds_the_dependency_stage_only(warm: Path, namespace: str, tmp_path: Path) -> None:
-    repo = _copy_repo(tmp_path / "repo")
+    repo = copy_repo(tmp_path / "repo")
     lock = repo / "services/backend/requirements/app.lock"
     lock.write_text(lock.read_text() + "six==1.16.0\n")
-    outcomes = _build(repo, _env(namespace), "--service", "backend")
+    outcomes = _build(repo, runner_env(namespace), "--service", "backend")
     assert outcomes[("backend", "heavy")] == "hit", outcomes
     assert outcomes[("backend", "dependencies")] == "built", outcomes
 
 
 def test_a_frontend_change_leaves_the_backend_untouched(warm: Path, namespace: str, tmp_path: Path) -> None:
-    repo = _copy_repo(tmp_path / "repo")
+    repo = copy_repo(tmp_path / "repo")
     main_ts = repo / "services/frontend/src/main.ts"
     main_ts.write_text(main_ts.read_text() + "\n// a frontend-only change\n")
-    done = _cli(repo, _env(namespace), "plan", "--json")
+    done = _cli(repo, runner_env(namespace), "plan", "--json")
     assert done.returncode == 0, done.stderr
     plan = {t["service"]: t for t in json.loads(done.stdout)["targets"]}
     assert plan["backend"]["action"] == "reuse"
@@ -139,7 +120,7 @@ def test_a_registry_refusing_cache_pushes_only_warns(warm: Path, namespace: str,
     readonly = _readonly_registry(tmp_path, port)
     try:
         cache = f'\nproject.cache = "127.0.0.1:{port}/refusing"'
-        env = _env(f"{namespace}-ro", CARGOHOLD_OVERRIDES=_env(namespace)["CARGOHOLD_OVERRIDES"] + cache)
+        env = runner_env(f"{namespace}-ro", CARGOHOLD_OVERRIDES=runner_env(namespace)["CARGOHOLD_OVERRIDES"] + cache)
         done = _cli(warm, env, "build", "--service", "frontend")
     finally:
         readonly.stop()

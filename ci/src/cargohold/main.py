@@ -27,6 +27,12 @@ from cargohold.source_tree import engine_tree, engine_wheelhouse_digest
 
 # The module reads the repository through an allowlist: configuration and service folders only.
 SOURCE_IGNORE = ["*", "!cargohold.toml", "!services/**", "**/node_modules", "**/.venv", "**/__pycache__", "**/dist"]
+Source = Annotated[
+    dagger.Directory,
+    Doc("the repository (cargohold.toml and the service folders)"),
+    DefaultPath("/"),
+    Ignore(SOURCE_IGNORE),
+]
 
 
 @object_type
@@ -46,12 +52,7 @@ class Cargohold:
     @function
     async def build(
         self,
-        source: Annotated[
-            dagger.Directory,
-            Doc("the repository (cargohold.toml and the service folders)"),
-            DefaultPath("/"),
-            Ignore(SOURCE_IGNORE),
-        ],
+        source: Source,
         registry: Annotated[str, Doc("registry and namespace to push to, e.g. ghcr.io/acme")],
         service: Annotated[str | None, Doc("build only this service (default: all)")] = None,
         variant: Annotated[str | None, Doc("build this variant (default: each service's default)")] = None,
@@ -69,12 +70,7 @@ class Cargohold:
     @function
     async def plan(
         self,
-        source: Annotated[
-            dagger.Directory,
-            Doc("the repository (cargohold.toml and the service folders)"),
-            DefaultPath("/"),
-            Ignore(SOURCE_IGNORE),
-        ],
+        source: Source,
         registry: Annotated[str, Doc("registry and namespace the images go to, e.g. ghcr.io/acme")],
         service: Annotated[str | None, Doc("plan only this service (default: all)")] = None,
         variant: Annotated[str | None, Doc("this variant (default: each service's default)")] = None,
