@@ -58,7 +58,7 @@ CATALOGUE = {
     "unknown key": (HEAD + SERVICE + "colour = 'red'\n", "services.api.colour: unknown key"),
     "empty command": (HEAD + SERVICE.replace('["uvicorn", "app:app"]', "[]"), "services.api.command"),
     "health not a path": (HEAD + SERVICE + 'health = "health"\n', "must be an HTTP path"),
-    "unknown dependency": (HEAD + SERVICE + 'depends-on = ["mysql"]\n', "unknown dependency mysql"),
+    "unknown dependency": (HEAD + SERVICE + 'depends-on = ["mysql"]\n', "services.api.depends-on: unknown mysql"),
     "two default variants": (
         HEAD + SERVICE + "[services.api.variants.a]\ndefault = true\n[services.api.variants.b]\ndefault = true\n",
         "exactly one variant must say default = true",

@@ -206,11 +206,13 @@ async def build_one(job: Job, records: list[StageRecord]) -> BuiltImage:
     if (reused := await reuse_existing(job.target, job.keys, job.registry, records)) is not None:
         return reused
     stages = stages_for(job)
-    outputs: dict[str, dagger.Directory] = {}
-    for wave in stages.waves():
-        async with anyio.create_task_group() as tg:
-            for stage in wave:
-                tg.start_soon(_stage, job, stages, stage, outputs, records)
+    return await publish_runtime(job, stages, await stage_outputs(job, stages, records), records)
+
+
+async def publish_runtime(
+    job: Job, stages: PythonStages | NodeStages, outputs: dict[str, dagger.Directory], records: list[StageRecord]
+) -> BuiltImage:
+    """Finish the runtime from the stage outputs, push it under its content tag, and move the tag."""
     began = time.monotonic()
     runtime = await finish(job, stages.runtime(outputs)).sync()
     seconds = time.monotonic() - began
@@ -226,6 +228,18 @@ async def build_one(job: Job, records: list[StageRecord]) -> BuiltImage:
         service=job.target.service, variant=job.target.variant, reference=reference, outcome=Outcome.BUILT.value,
         key=job.keys.image,
     )  # fmt: skip
+
+
+async def stage_outputs(
+    job: Job, stages: PythonStages | NodeStages, records: list[StageRecord]
+) -> dict[str, dagger.Directory]:
+    """Every stage's output folder, from the registry cache or built (and exported), wave by wave."""
+    outputs: dict[str, dagger.Directory] = {}
+    for wave in stages.waves():
+        async with anyio.create_task_group() as tg:
+            for stage in wave:
+                tg.start_soon(_stage, job, stages, stage, outputs, records)
+    return outputs
 
 
 async def _stage(

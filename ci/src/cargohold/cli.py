@@ -19,6 +19,7 @@ from typing import Annotated, TypeVar, cast
 import anyio
 import dagger
 import typer
+from dagger import dag
 
 from cargohold import engine as engines
 from cargohold.bootstrap import BootstrapReport, bootstrap, use_local_base_images
@@ -33,16 +34,28 @@ from cargohold.build import (
     targets,
 )
 from cargohold.cache_report import report_json, report_lines
-from cargohold.config import CONFIG_FILE, Config, load_config
-from cargohold.errors import CargoholdError
+from cargohold.config import CONFIG_FILE, Config, ContextConfig, load_config
+from cargohold.errors import CargoholdError, ConfigError
 from cargohold.host_inputs import check_contexts, host_services, keys_for, provenance, service_inputs
 from cargohold.keys import BuildTarget
 from cargohold.local_registry import local_registry_address
 from cargohold.main import Cargohold
+from cargohold.pipeline import (
+    IDENTICAL,
+    CiOptions,
+    CiRun,
+    IntegrationInputs,
+    checked_marker,
+    integration_marker,
+    run_ci,
+    write_junit,
+)
 from cargohold.plan import Plan, decide, lookup_all, references_for
 from cargohold.reference import Reference
 from cargohold.registry import Registry
+from cargohold.results import TaskKind, TaskResult, TaskStatus, failed, junit_xml, summary_lines
 from cargohold.smoke import DEFAULT_PACKAGE, SmokeReport
+from cargohold.source_tree import host_tree
 from cargohold.trust import bundle_file, read_bundle
 
 log = logging.getLogger("cargohold")
@@ -81,12 +94,110 @@ def _global(
 
 
 @app.command()
-def ci() -> None:
-    """The main job: set up what is missing (engine, registry, base images), then run the pipeline."""
-    _load()  # a bad configuration fails before anything starts
-    _print_lines(bootstrap().lines())
-    # Loaded again: the bootstrap may have pointed the image references at local base images.
-    _print_smoke(_run_in_session(lambda: _smoke(_load())))
+def ci(
+    service: Annotated[
+        list[str] | None, typer.Option(help="check only this service (repeatable; default: all)")
+    ] = None,
+    only: Annotated[
+        list[str] | None, typer.Option(help="run only these tasks: lint, test, build, integration (repeatable)")
+    ] = None,
+    *,
+    fail_fast: Annotated[bool, typer.Option("--fail-fast", help="stop at the first failure")] = False,
+    junit: Annotated[Path, typer.Option(help="where to write the JUnit XML of every task")] = Path("reports/junit.xml"),
+    cache_report: Annotated[Path | None, typer.Option(help="also write the cache report here, as JSON")] = None,
+) -> None:
+    """The main job: lint, unit tests and builds of every service side by side, then integration tests.
+
+    Sets up what is missing first (engine, registry, base images). Services whose image already exists
+    for identical inputs are skipped green; when nothing needs to run, no engine is started.
+    """
+    config = _load()
+    options = CiOptions(_only(only), fail_fast=fail_fast)
+    wanted = [t for name in (service or list(config.services)) for t in targets(config, name, None)]
+    root = OPTIONS.config.resolve().parent
+    for report in check_contexts(config, root, wanted):
+        typer.echo(report.lines()[0], err=True)
+    planned = make_plan(config, wanted, None)
+    pending = _checks_pending(planned, options) or _integration_pending(_load(), planned, options, root)
+    if planned.all_reused and not pending:  # everything already built and verified: no engine
+        run = anyio.run(_ci_without_engine, planned, options)
+    else:
+        bootstrap()
+        config = _load()
+        run = _run_in_session(lambda: _ci(config, wanted, options))
+    _finish_ci(run, junit, cache_report)
+
+
+def _only(values: list[str] | None) -> frozenset[TaskKind]:
+    if not values:
+        return frozenset(TaskKind)
+    kinds = [v.strip() for value in values for v in value.split(",") if v.strip()]
+    if unknown := [k for k in kinds if k not in {t.value for t in TaskKind}]:
+        raise ConfigError([f"--only {', '.join(unknown)}: use lint, test, build or integration"], "command line")
+    return frozenset(TaskKind(k) for k in kinds)
+
+
+def _checks_pending(planned: Plan, options: CiOptions) -> bool:
+    """True when some image exists but its lint and unit tests never passed for these inputs."""
+    if not {TaskKind.LINT, TaskKind.TEST} & options.only:
+        return False
+    markers = [
+        str(checked_marker(planned.cache_registry, t.service, t.variant, k.image)) for t, k in planned.keys.items()
+    ]
+    return not all(lookup_all(markers).values())
+
+
+def _integration_pending(config: Config, planned: Plan, options: CiOptions, root: Path) -> bool:
+    """True when the integration suite must run: selected, configured, and not passed for these images."""
+    if TaskKind.INTEGRATION not in options.only or config.integration is None:
+        return False
+    tree = host_tree(root / config.integration.path, ContextConfig())
+    keys = {t.service: k.image for t, k in planned.keys.items()}
+    marker = integration_marker(planned.cache_registry, tree, keys, config)
+    return lookup_all([str(marker)])[str(marker)] is False
+
+
+async def _ci_without_engine(planned: Plan, options: CiOptions) -> CiRun:
+    run = CiRun()
+    built = await reuse_all(planned.keys, planned.registry)
+    run.images = {image.service: image for image in built.images}
+    run.records = built.records
+    kinds = [k for k in (TaskKind.LINT, TaskKind.TEST, TaskKind.BUILD) if k in options.only]
+    run.results = [TaskResult(f"{i.service}:{k.value}", k, TaskStatus.SKIPPED, detail=IDENTICAL)
+                   for i in built.images for k in kinds]  # fmt: skip
+    if TaskKind.INTEGRATION in options.only:
+        run.results.append(TaskResult("integration", TaskKind.INTEGRATION, TaskStatus.SKIPPED, detail=IDENTICAL))
+    return run
+
+
+async def _ci(config: Config, wanted: list[BuildTarget], options: CiOptions) -> CiRun:
+    root = OPTIONS.config.resolve().parent
+    hosts = host_services(config, root, wanted)
+    bundle = bundle_file(read_bundle(config.ca_bundle_paths()))
+    jobs = jobs_for(
+        config, wanted, service_inputs(config, hosts), keys_for(config, hosts),
+        registry=run_registry(config), ca_bundle=bundle, provenance=provenance(config, root),
+        cache_registry=config.project.cache,
+    )  # fmt: skip
+    suite = None
+    if config.integration is not None:
+        folder = root / config.integration.path
+        suite = IntegrationInputs(dag.host().directory(str(folder)), host_tree(folder, ContextConfig()))
+    return await run_ci(config, jobs, options, suite, bundle)
+
+
+def _finish_ci(run: CiRun, junit: Path, cache_report: Path | None) -> None:
+    """Print the results, write the reports, and exit non-zero when anything failed."""
+    _print_lines(report_lines(run.records))
+    if cache_report is not None:
+        cache_report.write_text(json.dumps(report_json(run.records), indent=2) + "\n")
+    write_junit(junit, junit_xml(run.results))
+    for name, xml in run.junit_files.items():
+        write_junit(junit.with_name(f"{name}.xml"), xml)
+    _print_lines(summary_lines(run.results), err=False)
+    typer.echo(f"JUnit XML: {junit}", err=True)
+    if failed(run.results):
+        raise typer.Exit(1)
 
 
 @app.command(name="bootstrap")

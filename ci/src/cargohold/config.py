@@ -169,6 +169,9 @@ class ServiceConfig(_Model):
     lint: tuple[str, ...] = ()
     test: tuple[str, ...] = ()
     env: dict[str, str] = {}
+    integration_env: dict[str, str] = Field(
+        default={}, alias="integration-env", description="environment added when it runs for integration tests"
+    )
     depends_on: tuple[str, ...] = Field(default=(), alias="depends-on")
     budget: ByteSize | None = None
     variants: dict[str, VariantConfig] = {"default": VariantConfig(default=True)}
@@ -190,13 +193,6 @@ class ServiceConfig(_Model):
     def _is_a_path(cls, value: str) -> str:
         if not value.startswith("/"):
             raise ValueError(f"{value!r} must be an HTTP path such as /health")
-        return value
-
-    @field_validator("depends_on")
-    @classmethod
-    def _known_dependencies(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if unknown := sorted(set(value) - set(DEPENDENCY_KINDS)):
-            raise ValueError(f"unknown dependency {', '.join(unknown)}; known: {', '.join(DEPENDENCY_KINDS)}")
         return value
 
     @model_validator(mode="after")
@@ -234,6 +230,14 @@ class ServiceConfig(_Model):
         return int(budget) if budget is not None else None
 
 
+class IntegrationConfig(_Model):
+    """``[integration]``: the end-to-end tests `ci` runs against the built images."""
+
+    path: str = "integration"
+    requirements: str = "requirements.lock"
+    command: tuple[str, ...] = Field(default=("pytest", "-q"), min_length=1)
+
+
 class Config(_Model):
     """The whole file."""
 
@@ -241,6 +245,16 @@ class Config(_Model):
     images: ImagesConfig
     build: BuildConfig = BuildConfig()
     services: dict[str, ServiceConfig] = {}
+    integration: IntegrationConfig | None = None
+
+    @model_validator(mode="after")
+    def _known_dependencies(self) -> Config:
+        known = set(DEPENDENCY_KINDS) | set(self.services)
+        for name, svc in self.services.items():
+            if unknown := sorted(set(svc.depends_on) - known):
+                choices = ", ".join(sorted(known - {name}))
+                raise ValueError(f"services.{name}.depends-on: unknown {', '.join(unknown)}; known: {choices}")
+        return self
 
     @field_validator("services")
     @classmethod
