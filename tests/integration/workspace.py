@@ -17,10 +17,11 @@ _JUNK: Final = shutil.ignore_patterns("node_modules", ".venv", "__pycache__", ".
 
 
 def copy_repo(dst: Path) -> Path:
-    """cargohold.toml and the services, without local junk."""
+    """cargohold.toml, the services and the integration suite, without local junk."""
     dst.mkdir(parents=True)
     shutil.copy2(ROOT / "cargohold.toml", dst / "cargohold.toml")
-    shutil.copytree(ROOT / "services", dst / "services", ignore=_JUNK)
+    for folder in ("services", "integration"):
+        shutil.copytree(ROOT / folder, dst / folder, ignore=_JUNK)
     return dst
 
 

@@ -59,3 +59,19 @@ def test_without_any_engine_the_main_command_exits_2_naming_the_options(tmp_path
     assert len(lines) == 1, lines
     for option in ("_EXPERIMENTAL_DAGGER_RUNNER_HOST", "CARGOHOLD_ENGINE_DIR", "Docker"):
         assert option in lines[0]
+
+
+def test_a_command_that_exits_1_makes_main_return_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # ci --only with an unknown task is a usage problem (2); a typer.Exit(1) from a command must come back as 1.
+    import typer  # noqa: PLC0415
+
+    from cargohold import cli  # noqa: PLC0415
+
+    @cli.app.command("exit-one-for-test", hidden=True)
+    def _exit_one() -> None:
+        raise typer.Exit(1)
+
+    try:
+        assert main(["exit-one-for-test"]) == 1
+    finally:
+        cli.app.registered_commands.pop()

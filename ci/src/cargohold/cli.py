@@ -115,8 +115,7 @@ def ci(
     options = CiOptions(_only(only), fail_fast=fail_fast)
     wanted = [t for name in (service or list(config.services)) for t in targets(config, name, None)]
     root = OPTIONS.config.resolve().parent
-    for report in check_contexts(config, root, wanted):
-        typer.echo(report.lines()[0], err=True)
+    check_contexts(config, root, wanted)  # silent when clean; a dirty context fails here, naming the paths
     planned = make_plan(config, wanted, None)
     pending = _checks_pending(planned, options) or _integration_pending(_load(), planned, options, root)
     if planned.all_reused and not pending:  # everything already built and verified: no engine
@@ -414,7 +413,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="cargohold: %(message)s", stream=sys.stderr)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
     try:
-        app(args=list(argv) if argv is not None else None, standalone_mode=False)
+        # Without standalone mode, click returns a typer.Exit's code instead of raising it.
+        code = app(args=list(argv) if argv is not None else None, standalone_mode=False)
     except typer.Exit as e:
         return int(e.exit_code)
     except BaseException as e:
@@ -422,7 +422,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not all(isinstance(leaf, KNOWN_ERRORS) for leaf in leaves):
             raise  # our bug: exit 1 with the traceback
         return max(_report(leaf) for leaf in leaves)
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 KNOWN_ERRORS = (typer.TyperException, typer.Abort, KeyboardInterrupt, CargoholdError, dagger.ExecError)

@@ -8,6 +8,7 @@ others, and a service reused for identical inputs is a green "skipped".
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -45,9 +46,14 @@ class TaskResult:
     log_tail: str = ""  # the tool's own output (the end of it) when it failed
 
 
+_ANSI: Final = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
+_CONTROL: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # not allowed in XML 1.0
+
+
 def tail(text: str, lines: int = TAIL_LINES) -> str:
-    """The last lines of a tool's output."""
-    return "\n".join(text.strip().splitlines()[-lines:])
+    """The last lines of a tool's output, without colour codes or control characters."""
+    clean = _CONTROL.sub("", _ANSI.sub("", text))
+    return "\n".join(clean.strip().splitlines()[-lines:])
 
 
 def failed(results: Sequence[TaskResult]) -> list[TaskResult]:
