@@ -46,7 +46,14 @@ def api(bootstrapped: BootstrapReport, tmp_path_factory: pytest.TempPathFactory)
 
 async def test_the_main_object_and_its_functions_are_registered(api: dict[str, dict]) -> None:
     assert set(api) >= {"Cargohold", "SmokeReport", "BuiltImage"}
-    assert set(api["Cargohold"]["functions"]) == {"build", "engineVersion", "pinnedEngineVersion", "plan", "smoke"}
+    assert set(api["Cargohold"]["functions"]) == {
+        "build",
+        "check",
+        "engineVersion",
+        "pinnedEngineVersion",
+        "plan",
+        "smoke",
+    }
     assert "monorepo" in api["Cargohold"]["description"]
 
 

@@ -7,11 +7,10 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from cargohold.cli import _only
 from cargohold.config import load_config
 from cargohold.errors import ConfigError
 from cargohold.integration import start_order
-from cargohold.results import TaskKind, TaskResult, TaskStatus, counts_line, junit_xml, summary_lines, tail
+from cargohold.results import TaskKind, TaskResult, TaskStatus, counts_line, junit_xml, parse_only, summary_lines, tail
 
 ROOT = Path(__file__).parents[2]
 RESULTS = [
@@ -38,10 +37,10 @@ def test_junit_has_one_case_per_task() -> None:
 
 
 def test_only_accepts_lists_and_repeats_and_rejects_unknown_tasks() -> None:
-    assert _only(None) == frozenset(TaskKind)
-    assert _only(["lint,test", "build"]) == {TaskKind.LINT, TaskKind.TEST, TaskKind.BUILD}
+    assert parse_only(None) == frozenset(TaskKind)
+    assert parse_only(["lint,test", "build"]) == {TaskKind.LINT, TaskKind.TEST, TaskKind.BUILD}
     with pytest.raises(ConfigError, match="--only deploy: use lint, test, build or integration"):
-        _only(["deploy"])
+        parse_only(["deploy"])
 
 
 def test_services_start_after_what_they_depend_on() -> None:

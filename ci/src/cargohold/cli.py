@@ -35,7 +35,7 @@ from cargohold.build import (
 )
 from cargohold.cache_report import report_json, report_lines
 from cargohold.config import CONFIG_FILE, Config, ContextConfig, load_config
-from cargohold.errors import CargoholdError, ConfigError
+from cargohold.errors import CargoholdError
 from cargohold.host_inputs import check_contexts, host_services, keys_for, provenance, service_inputs
 from cargohold.keys import BuildTarget
 from cargohold.local_registry import local_registry_address
@@ -53,7 +53,7 @@ from cargohold.pipeline import (
 from cargohold.plan import Plan, decide, lookup_all, references_for
 from cargohold.reference import Reference
 from cargohold.registry import Registry
-from cargohold.results import TaskKind, TaskResult, TaskStatus, failed, junit_xml, summary_lines
+from cargohold.results import TaskKind, TaskResult, TaskStatus, failed, junit_xml, parse_only, summary_lines
 from cargohold.smoke import DEFAULT_PACKAGE, SmokeReport
 from cargohold.source_tree import host_tree
 from cargohold.trust import bundle_file, read_bundle
@@ -112,7 +112,7 @@ def ci(
     for identical inputs are skipped green; when nothing needs to run, no engine is started.
     """
     config = _load()
-    options = CiOptions(_only(only), fail_fast=fail_fast)
+    options = CiOptions(parse_only(only), fail_fast=fail_fast)
     wanted = [t for name in (service or list(config.services)) for t in targets(config, name, None)]
     root = OPTIONS.config.resolve().parent
     check_contexts(config, root, wanted)  # silent when clean; a dirty context fails here, naming the paths
@@ -125,15 +125,6 @@ def ci(
         config = _load()
         run = _run_in_session(lambda: _ci(config, wanted, options))
     _finish_ci(run, junit, cache_report)
-
-
-def _only(values: list[str] | None) -> frozenset[TaskKind]:
-    if not values:
-        return frozenset(TaskKind)
-    kinds = [v.strip() for value in values for v in value.split(",") if v.strip()]
-    if unknown := [k for k in kinds if k not in {t.value for t in TaskKind}]:
-        raise ConfigError([f"--only {', '.join(unknown)}: use lint, test, build or integration"], "command line")
-    return frozenset(TaskKind(k) for k in kinds)
 
 
 def _checks_pending(planned: Plan, options: CiOptions) -> bool:

@@ -20,13 +20,19 @@ from cargohold.build import BuiltImage, ServiceInputs, build_all, jobs_for, targ
 from cargohold.build_context import engine_filters
 from cargohold.config import CONFIG_FILE, OVERRIDES_VAR, Config, apply_overrides, parse_config
 from cargohold.engine import ENGINE_VERSION
+from cargohold.errors import CargoholdError
 from cargohold.keys import BuildTarget, StageKeys, base_digests, service_keys
+from cargohold.pipeline import CiOptions, IntegrationInputs, run_ci
 from cargohold.plan import decide, lookup_all, references_for
+from cargohold.results import failed, parse_only, summary_lines
 from cargohold.smoke import DEFAULT_PACKAGE, SmokeReport, run_smoke
 from cargohold.source_tree import engine_tree, engine_wheelhouse_digest
 
 # The module reads the repository through an allowlist: configuration and service folders only.
-SOURCE_IGNORE = ["*", "!cargohold.toml", "!services/**", "**/node_modules", "**/.venv", "**/__pycache__", "**/dist"]
+SOURCE_IGNORE = [
+    "*", "!cargohold.toml", "!services/**", "!integration/**",
+    "**/node_modules", "**/.venv", "**/__pycache__", "**/dist",
+]  # fmt: skip
 Source = Annotated[
     dagger.Directory,
     Doc("the repository (cargohold.toml and the service folders)"),
@@ -66,6 +72,34 @@ class Cargohold:
         inputs, keys = await _module_keys(config, source, wanted, wheelhouse)
         run = await build_all(jobs_for(config, wanted, inputs, keys, registry=registry, ca_bundle=ca_bundle))
         return run.images
+
+    @function
+    async def check(
+        self,
+        source: Source,
+        registry: Annotated[str, Doc("registry and namespace the images go to, e.g. ghcr.io/acme")],
+        service: Annotated[list[str] | None, Doc("only these services (default: all)")] = None,
+        only: Annotated[list[str] | None, Doc("only these tasks: lint, test, build, integration")] = None,
+        fail_fast: Annotated[bool, Doc("stop at the first failure")] = False,  # noqa: FBT002 - a Dagger flag
+        overrides: Annotated[str, Doc("a TOML fragment merged over cargohold.toml")] = "",
+        wheelhouse: Annotated[dagger.Directory | None, Doc("wheels for the variant's heavy requirements")] = None,
+        ca_bundle: Annotated[dagger.File | None, Doc("PEM bundle that build steps trust for HTTPS")] = None,
+    ) -> str:
+        """Lint, unit tests and builds of every service side by side, then integration; the same as `ci`."""
+        config = await _module_config(source, overrides)
+        wanted = [t for name in (service or list(config.services)) for t in targets(config, name, None)]
+        inputs, keys = await _module_keys(config, source, wanted, wheelhouse)
+        jobs = jobs_for(config, wanted, inputs, keys, registry=registry, ca_bundle=ca_bundle,
+                        cache_registry=config.project.cache)  # fmt: skip
+        suite = None
+        if config.integration is not None:
+            folder = source.directory(config.integration.path)
+            suite = IntegrationInputs(folder, await engine_tree(folder, config.images.python))
+        run = await run_ci(config, jobs, CiOptions(parse_only(only), fail_fast=fail_fast), suite, ca_bundle)
+        text = "\n".join(summary_lines(run.results))
+        if failed(run.results):
+            raise CargoholdError(text, "see each failed task's output above")
+        return text
 
     @function
     async def plan(

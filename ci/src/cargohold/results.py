@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Final
 from xml.etree import ElementTree as ET
 
+from cargohold.errors import ConfigError
+
 TAIL_LINES: Final = 40
 
 
@@ -93,3 +95,13 @@ def junit_xml(results: Sequence[TaskResult], suite: str = "cargohold-ci") -> str
         elif r.status is TaskStatus.SKIPPED:
             ET.SubElement(case, "skipped", message=r.detail)
     return ET.tostring(root, encoding="unicode", xml_declaration=True)
+
+
+def parse_only(values: Sequence[str] | None) -> frozenset[TaskKind]:
+    """``--only lint,test --only build`` → the task kinds; all of them when none are given."""
+    if not values:
+        return frozenset(TaskKind)
+    kinds = [v.strip() for value in values for v in value.split(",") if v.strip()]
+    if unknown := [k for k in kinds if k not in {t.value for t in TaskKind}]:
+        raise ConfigError([f"--only {', '.join(unknown)}: use lint, test, build or integration"], "command line")
+    return frozenset(TaskKind(k) for k in kinds)
