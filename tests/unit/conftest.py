@@ -16,3 +16,4 @@ def _no_cargohold_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
             "CARGOHOLD_OVERRIDES",
         }:
             monkeypatch.delenv(name)
+    monkeypatch.setenv("CARGOHOLD_USER_CONFIG", "/nonexistent/cargohold-overrides.toml")  # no machine overrides

@@ -80,3 +80,16 @@ def test_ca_bundle_defaults_to_the_hosts_bundle(tmp_path: Path) -> None:
 def test_an_explicit_empty_ca_list_means_none() -> None:
     config = parse_config(apply_overrides(VALID, {"CARGOHOLD_CA_CERTIFICATES": ""}))
     assert config.ca_bundle_paths({"PIP_CERT": "/etc/ssl/certs/ca-certificates.crt"}) == []
+
+
+def test_a_machines_own_overrides_merge_before_the_environment(tmp_path: Path) -> None:
+    machine = tmp_path / "overrides.toml"
+    machine.write_text('project.registry = "10.0.0.5:5000/team"\n[images]\nnode = "' + PINNED + '"\n')
+    env = {"CARGOHOLD_USER_CONFIG": str(machine), "CARGOHOLD_REGISTRY": "127.0.0.1:5000/mine"}
+    config = parse_config(apply_overrides(VALID, env))
+    assert config.project.registry == "127.0.0.1:5000/mine"  # the environment wins
+    assert config.images.node == PINNED
+    assert (
+        parse_config(apply_overrides(VALID, {"CARGOHOLD_USER_CONFIG": str(machine)})).project.registry
+        == "10.0.0.5:5000/team"
+    )

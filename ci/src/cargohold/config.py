@@ -13,6 +13,11 @@ editing the file:
   replaces ``[build].ca-certificates``;
 - ``CARGOHOLD_OVERRIDES`` is a TOML fragment merged over the file, for any
   other key, e.g. ``services.backend.variants.cpu = { find-links = "wheels" }``.
+
+Before those, a machine's own overrides are merged from
+``$CARGOHOLD_USER_CONFIG`` (default ``~/.config/cargohold/overrides.toml``):
+what one machine needs (a local wheelhouse, a mirror) without touching the
+repository, as ``pip.conf`` does for pip.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ IMAGE_VAR_PREFIX: Final = "CARGOHOLD_IMAGE_"
 REGISTRY_VAR: Final = "CARGOHOLD_REGISTRY"
 CA_VAR: Final = "CARGOHOLD_CA_CERTIFICATES"
 OVERRIDES_VAR: Final = "CARGOHOLD_OVERRIDES"
+USER_CONFIG_VAR: Final = "CARGOHOLD_USER_CONFIG"
 DEPENDENCY_KINDS: Final = ("postgres",)  # what a service may name in depends-on
 # Where a host already says which CA bundle its Python tools trust.
 HOST_CA_VARS: Final = ("PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
@@ -309,6 +315,11 @@ def parse_config(raw: Mapping[str, Any], source: str = CONFIG_FILE) -> Config:
 def apply_overrides(raw: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
     """The document with the ``CARGOHOLD_*`` environment overrides applied."""
     doc = _merge({}, raw)
+    if (machine := user_config_path(environ)).is_file():
+        try:
+            doc = _merge(doc, tomllib.loads(machine.read_text()))
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError([f"not valid TOML ({e})"], str(machine)) from None
     if fragment := environ.get(OVERRIDES_VAR):
         try:
             doc = _merge(doc, tomllib.loads(fragment))
@@ -323,6 +334,14 @@ def apply_overrides(raw: Mapping[str, Any], environ: Mapping[str, str]) -> dict[
     if CA_VAR in environ:
         doc.setdefault("build", {})["ca-certificates"] = [p for p in environ[CA_VAR].split(":") if p]
     return doc
+
+
+def user_config_path(environ: Mapping[str, str] = os.environ) -> Path:
+    """The machine's overrides file: ``$CARGOHOLD_USER_CONFIG``, else under ``$XDG_CONFIG_HOME`` or ``~/.config``."""
+    if explicit := environ.get(USER_CONFIG_VAR):
+        return Path(explicit)
+    base = environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "cargohold" / "overrides.toml"
 
 
 def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
