@@ -340,8 +340,10 @@ def user_config_path(environ: Mapping[str, str] = os.environ) -> Path:
     """The machine's overrides file: ``$CARGOHOLD_USER_CONFIG``, else under ``$XDG_CONFIG_HOME`` or ``~/.config``."""
     if explicit := environ.get(USER_CONFIG_VAR):
         return Path(explicit)
-    base = environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "cargohold" / "overrides.toml"
+    if base := environ.get("XDG_CONFIG_HOME"):
+        return Path(base) / "cargohold" / "overrides.toml"
+    # From the given environment only, so an explicit mapping (as in tests) never reads this machine's file.
+    return Path(environ.get("HOME", "/nonexistent")) / ".config" / "cargohold" / "overrides.toml"
 
 
 def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
