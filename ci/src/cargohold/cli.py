@@ -26,6 +26,7 @@ from cargohold.bootstrap import BootstrapReport, bootstrap, use_local_base_image
 from cargohold.build import (
     BuildRun,
     BuiltImage,
+    Job,
     build_all,
     image_facts,
     jobs_for,
@@ -162,13 +163,7 @@ async def _ci_without_engine(planned: Plan, options: CiOptions) -> CiRun:
 
 async def _ci(config: Config, wanted: list[BuildTarget], options: CiOptions) -> CiRun:
     root = OPTIONS.config.resolve().parent
-    hosts = host_services(config, root, wanted)
-    bundle = bundle_file(read_bundle(config.ca_bundle_paths()))
-    jobs = jobs_for(
-        config, wanted, service_inputs(config, hosts), keys_for(config, hosts),
-        registry=run_registry(config), ca_bundle=bundle, provenance=provenance(config, root),
-        cache_registry=config.project.cache,
-    )  # fmt: skip
+    jobs, bundle = _host_jobs(config, wanted)
     suite = None
     if config.integration is not None:
         folder = root / config.integration.path
@@ -354,6 +349,12 @@ async def _smoke(config: Config, package: str = DEFAULT_PACKAGE) -> SmokeReport:
 
 
 async def _build(config: Config, wanted: list[BuildTarget]) -> BuildRun:
+    jobs, _ = _host_jobs(config, wanted)
+    return await build_all(jobs)
+
+
+def _host_jobs(config: Config, wanted: list[BuildTarget]) -> tuple[list[Job], dagger.File | None]:
+    """Client mode's jobs: host folders hashed and handed to the engine; and the CA bundle they use."""
     root = OPTIONS.config.resolve().parent
     hosts = host_services(config, root, wanted)
     bundle = bundle_file(read_bundle(config.ca_bundle_paths()))
@@ -362,7 +363,7 @@ async def _build(config: Config, wanted: list[BuildTarget]) -> BuildRun:
         registry=run_registry(config), ca_bundle=bundle, provenance=provenance(config, root),
         cache_registry=config.project.cache,
     )  # fmt: skip
-    return await build_all(jobs)
+    return jobs, bundle
 
 
 def make_plan(config: Config, wanted: list[BuildTarget], since: str | None) -> Plan:
