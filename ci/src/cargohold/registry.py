@@ -9,14 +9,18 @@ engine's own default; every other registry is HTTPS.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import io
 import ipaddress
 import json
+import logging
 import os
-from collections.abc import Iterator
-from dataclasses import dataclass
+import re
+import time
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Final
 
@@ -31,6 +35,8 @@ OCI_LAYER_GZIP: Final = "application/vnd.oci.image.layer.v1.tar+gzip"
 DOCKER_MANIFEST: Final = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST: Final = "application/vnd.docker.distribution.manifest.list.v2+json"
 MANIFEST_TYPES: Final = (OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST)
+
+log = logging.getLogger(__name__)
 
 _CHUNK: Final = 8 * 1024 * 1024
 # host:port of registries spoken to in plain HTTP besides loopback (a LAN cache, a test host),
@@ -55,12 +61,74 @@ def sha256_digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+TRANSIENT_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
+MAX_ATTEMPTS: Final = 4
+MAX_RETRY_AFTER: Final = 30.0
+
+
+def retry_delay(attempt: int, status: int | None, retry_after: str | None = None) -> float | None:
+    """Seconds to wait before attempt ``attempt + 1``, or None when the failure is not worth retrying (pure).
+
+    ``status`` None means the connection failed (reset, refused, timed out): transient. A 429 or
+    503 with ``Retry-After`` waits that long (capped); otherwise back-off doubles from 0.5 s.
+    """
+    if attempt >= MAX_ATTEMPTS or (status is not None and status not in TRANSIENT_STATUSES):
+        return None
+    if retry_after is not None and retry_after.strip().isdigit():
+        return min(float(retry_after.strip()), MAX_RETRY_AFTER)
+    return float(0.5 * 2 ** (attempt - 1))
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A user and a token for one registry; the token never appears in a repr, a log or an error."""
+
+    username: str
+    password: str = field(repr=False)
+
+
+class _RegistryAuth(httpx.Auth):
+    """Basic auth, or the token flow GHCR and Docker Hub use (``WWW-Authenticate: Bearer realm=…``)."""
+
+    def __init__(self, credentials: Credentials | None) -> None:
+        self._credentials = credentials
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        response = yield request
+        challenge = response.headers.get("WWW-Authenticate", "")
+        if response.status_code != httpx.codes.UNAUTHORIZED or not challenge:
+            return
+        scheme, _, params = challenge.partition(" ")
+        if scheme.lower() == "basic" and self._credentials is not None:
+            request.headers["Authorization"] = self._basic()
+            yield request
+        elif scheme.lower() == "bearer":
+            fields = dict(re.findall(r'(\w+)="([^"]*)"', params))
+            token_request = httpx.Request(
+                "GET", fields.get("realm", ""), params={k: v for k, v in fields.items() if k != "realm"}
+            )
+            if self._credentials is not None:
+                token_request.headers["Authorization"] = self._basic()
+            token_response = yield token_request
+            token_response.read()
+            body = token_response.json() if token_response.is_success else {}
+            if token := body.get("token") or body.get("access_token"):
+                request.headers["Authorization"] = f"Bearer {token}"
+                yield request
+
+    def _basic(self) -> str:
+        assert self._credentials is not None  # noqa: S101 - checked by the caller
+        pair = f"{self._credentials.username}:{self._credentials.password}".encode()
+        return "Basic " + base64.b64encode(pair).decode()
+
+
 @dataclass(frozen=True)
 class Registry:
     """One registry host, e.g. ``127.0.0.1:5000`` or ``ghcr.io``."""
 
     host: str
     timeout: float = 30.0
+    credentials: Credentials | None = field(default=None, repr=False)
 
     @property
     def base_url(self) -> str:
@@ -70,7 +138,7 @@ class Registry:
         return f"{scheme}://{self.host}/v2"
 
     def _client(self) -> httpx.Client:
-        return httpx.Client(timeout=self.timeout)
+        return httpx.Client(timeout=self.timeout, auth=_RegistryAuth(self.credentials))
 
     def ping(self) -> bool:
         """True when the registry answers its API root."""
@@ -146,11 +214,11 @@ class Registry:
             if not location.is_absolute_url:
                 location = httpx.URL(self.base_url).join(str(location))
             location = location.copy_merge_params({"digest": digest})
-            body = source if isinstance(source, bytes) else _read_chunks(source)
             headers = {"Content-Type": "application/octet-stream"}
             if isinstance(source, Path):
                 headers["Content-Length"] = str(source.stat().st_size)
-            done = self._request(client, "PUT", str(location), content=body, headers=headers)
+            fresh = (lambda: source) if isinstance(source, bytes) else (lambda: _read_chunks(source))
+            done = self._request(client, "PUT", str(location), body=fresh, headers=headers)
         _raise_for(done, f"upload the blob {digest[:19]} to {repository}")
         return True
 
@@ -167,13 +235,35 @@ class Registry:
         return digest
 
     def _request(
-        self, client: httpx.Client, method: str, url: str, *, follow: bool = False, **kwargs: object
+        self,
+        client: httpx.Client,
+        method: str,
+        url: str,
+        *,
+        follow: bool = False,
+        body: Callable[[], object] | None = None,
+        **kwargs: object,
     ) -> httpx.Response:
-        try:
-            return client.request(method, url, follow_redirects=follow, **kwargs)  # type: ignore[arg-type]
-        except httpx.HTTPError as e:
-            msg = f"registry {self.host} unreachable ({type(e).__name__}: {e})"
-            raise RegistryError(msg, "check the registry address and that it is running") from e
+        """One request, retried with bounded back-off on transient failures (``body`` makes a fresh body per try)."""
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            if body is not None:
+                kwargs["content"] = body()
+            try:
+                resp = client.request(method, url, follow_redirects=follow, **kwargs)  # type: ignore[arg-type]
+            except httpx.TransportError as e:
+                if (delay := retry_delay(attempt, None)) is None:
+                    msg = f"registry {self.host} unreachable after {attempt} tries ({type(e).__name__}: {e})"
+                    raise RegistryError(msg, "check the registry address and that it is running") from e
+            except httpx.HTTPError as e:
+                msg = f"registry {self.host} unreachable ({type(e).__name__}: {e})"
+                raise RegistryError(msg, "check the registry address and that it is running") from e
+            else:
+                delay = retry_delay(attempt, resp.status_code, resp.headers.get("Retry-After"))
+                if resp.status_code not in TRANSIENT_STATUSES or delay is None:
+                    return resp
+            log.info("registry %s: %s %s failed (try %d), retrying in %.1f s", self.host, method, url, attempt, delay)
+            time.sleep(delay)
+        raise AssertionError("unreachable: the last try returns or raises")  # pragma: no cover
 
     def catalog(self, page_size: int = 100) -> list[str]:
         """Every repository name, sorted, following the ``Link`` pages (distribution caps ``n`` at 1000)."""
