@@ -66,6 +66,7 @@ class Provenance:
 
     revision: str = ""
     source_url: str = ""
+    committed: str = ""  # the commit's time, RFC 3339 UTC: a release's "created" (the same on every rerun)
 
 
 @dagger.object_type

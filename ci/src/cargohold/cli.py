@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ from cargohold.build import (
 )
 from cargohold.cache_report import report_json, report_lines
 from cargohold.config import CONFIG_FILE, Config, ContextConfig, load_config
-from cargohold.errors import CargoholdError
+from cargohold.errors import CargoholdError, ConfigError
 from cargohold.host_inputs import check_contexts, host_services, keys_for, provenance, service_inputs
 from cargohold.keys import BuildTarget
 from cargohold.local_registry import local_registry_address
@@ -52,8 +53,9 @@ from cargohold.pipeline import (
     write_junit,
 )
 from cargohold.plan import Plan, decide, lookup_all, references_for
+from cargohold.publish import publish, release_images
 from cargohold.reference import Reference
-from cargohold.registry import Registry
+from cargohold.registry import Credentials, Registry
 from cargohold.results import TaskKind, TaskResult, TaskStatus, failed, junit_xml, parse_only, summary_lines
 from cargohold.smoke import DEFAULT_PACKAGE, SmokeReport
 from cargohold.source_tree import host_tree
@@ -229,6 +231,50 @@ def build(
         raise typer.Exit(1)
 
 
+def _secret_uri(token: str | None, username: str | None) -> str | None:
+    """``env:NAME``/``file:PATH`` → Dagger's secret URI, checked for presence now; None without a token."""
+    if token is None:
+        return None
+    kind, _, where = token.partition(":")
+    present = {
+        "env": lambda: bool(os.environ.get(where)),
+        "file": lambda: Path(where).is_file() and Path(where).stat().st_size > 0,
+    }
+    if kind not in present or not where:
+        raise ConfigError([f"--token {kind}:…: say where the token is, as env:NAME or file:PATH"], "command line")
+    if not present[kind]():
+        raise ConfigError([f"--token {kind}:{where}: missing or empty; set it before publishing"], "command line")
+    if not username:
+        raise ConfigError(
+            ["--token needs --username (for GHCR: the user or organisation that owns the token)"], "command line"
+        )
+    return f"{kind}://{where}"
+
+
+async def _credentials(secret_uri: str, username: str | None) -> Credentials:
+    """The token as a dagger.Secret from Dagger's own provider; its plaintext goes only to the registry client."""
+    async with engines.session(engines.resolve(start=True)):
+        secret = dag.secret(secret_uri)
+        return Credentials(username or "", await secret.plaintext())
+
+
+def _release_registry(to: str, credentials: Credentials | None) -> Registry:
+    return Registry(Reference.parse(f"{to}/x").registry, timeout=120.0, credentials=credentials)
+
+
+def _require_checked(planned: Plan) -> None:
+    """Publish only images ci built and checked for exactly these inputs."""
+    markers = {
+        str(checked_marker(planned.cache_registry, t.service, t.variant, k.image)): t for t, k in planned.keys.items()
+    }
+    found = lookup_all(list(markers))
+    missing = [t.label for ref, t in markers.items() if not found[ref]]
+    missing += [t.target.label for t in planned.targets if t.action != "reuse" and t.target.label not in missing]
+    if missing:
+        msg = f"not built and checked by ci for these inputs: {', '.join(sorted(set(missing)))}"
+        raise CargoholdError(msg, "run './dev ci' first; publish promotes what ci verified, it never builds")
+
+
 def _report_image(config: Config, image: BuiltImage) -> bool:
     """Print what a person wants to know of one image; False when it is over its budget.
 
@@ -282,6 +328,41 @@ def prune_cache_command(
     older_than = dt.timedelta(days=older_than_days) if older_than_days is not None else None
     report = prune_cache(Registry(host), namespace, older_than=older_than, keep_newest=keep, dry_run=dry_run)
     _print_lines(report.lines(), err=False)
+
+
+@app.command("publish")
+def publish_command(  # noqa: PLR0917 - one typer option each
+    to: Annotated[str, typer.Option(help="the release registry and namespace, e.g. ghcr.io/acme")],
+    version: Annotated[str | None, typer.Option(help="the release version (semver); omit for a branch build")] = None,
+    branch: Annotated[str | None, typer.Option(help="the branch, for a build that is not a release")] = None,
+    variant: Annotated[list[str] | None, typer.Option(help="also publish this variant (repeatable)")] = None,
+    username: Annotated[str | None, typer.Option(help="the registry user")] = None,
+    token: Annotated[
+        str | None, typer.Option(help="where the token is: env:NAME or file:PATH, never the token")
+    ] = None,
+    licenses: Annotated[str, typer.Option(help="the SPDX licence expression for the image labels")] = "",
+    *,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="print every reference and digest, write nothing")] = False,
+) -> None:
+    """Publish what ci built and checked: every image by digest first, then the tags."""
+    secret_uri = _secret_uri(token, username)  # a missing or empty token fails here, before anything else
+    config = _load()
+    wanted = [t for name in config.services for t in targets(config, name, None)]
+    wanted += [t for v in variant or [] for name in config.services if v in config.service(name).variants
+               for t in targets(config, name, v) if t not in wanted]  # fmt: skip
+    planned = make_plan(config, wanted, None)
+    _require_checked(planned)
+    root = OPTIONS.config.resolve().parent
+    images = release_images(config, planned, to=to, version=version, branch=branch,
+                            provenance=provenance(config, root), licenses=licenses)  # fmt: skip
+    for image in images:
+        _print_lines(image.lines(), err=False)
+    if dry_run:
+        typer.echo(f"dry run: {len(images)} images, {sum(len(i.tags) for i in images)} tags; nothing written")
+        return
+    credentials = anyio.run(_credentials, secret_uri, username) if secret_uri else None
+    publish(Registry(Reference.parse(planned.registry + "/x").registry), _release_registry(to, credentials), images)
+    typer.echo(f"published {len(images)} images to {to}; tags moved after all were pushed by digest")
 
 
 @app.command()

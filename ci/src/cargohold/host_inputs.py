@@ -7,6 +7,7 @@ Everything up to the keys needs no engine (``plan`` runs without one); only
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,11 +82,15 @@ def provenance(config: Config, root: Path) -> Provenance:
     """The commit being built (empty outside a git checkout) and the configured source URL."""
     try:
         done = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, check=False, timeout=10
-        )
+            ["git", "-C", str(root), "show", "-s", "--format=%H %ct", "HEAD"],
+            capture_output=True, text=True, check=False, timeout=10,
+        )  # fmt: skip
     except (OSError, subprocess.TimeoutExpired):
         return Provenance("", config.project.source)
-    return Provenance(done.stdout.strip() if done.returncode == 0 else "", config.project.source)
+    if done.returncode != 0 or len(parts := done.stdout.split()) != 2:  # noqa: PLR2004 - sha and time
+        return Provenance("", config.project.source)
+    committed = dt.datetime.fromtimestamp(int(parts[1]), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return Provenance(parts[0], config.project.source, committed)
 
 
 def _wheel_folder(root: Path, find_links: str | None) -> Path | None:

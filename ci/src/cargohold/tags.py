@@ -9,7 +9,7 @@
   release gets its branch's name instead of version tags.
 - A variant that is not the service's default gets every tag with its suffix
   (``1.4.0-cuda``, ``latest-cuda``); the default variant gets them suffixed and
-  plain.
+  plain; a service with a single variant gets them plain only.
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ class TagRequest:
     version: str | None = None  # a release; None for a branch build
     branch: str | None = None
     released: tuple[str, ...] = ()  # versions already published (to decide what may move)
+    sole_variant: bool = False  # a service with one variant gets no suffixed tags at all
 
 
 def release_tags(request: TagRequest) -> list[str]:
@@ -77,6 +78,8 @@ def release_tags(request: TagRequest) -> list[str]:
         base = [*_version_tags(Version.parse(request.version), request.released), *base]
     elif request.branch:
         base = [branch_tag(request.branch), *base]
+    if request.sole_variant:
+        return base
     suffixed = [f"{tag}-{request.variant}" for tag in base]
     return [*base, *suffixed] if request.default_variant else suffixed
 
