@@ -75,3 +75,22 @@ def test_a_command_that_exits_1_makes_main_return_1(tmp_path: Path, capsys: pyte
         assert main(["exit-one-for-test"]) == 1
     finally:
         cli.app.registered_commands.pop()
+
+
+@pytest.mark.parametrize(
+    ("token", "wanted"),
+    [
+        ("env:CARGOHOLD_TEST_TOKEN_THAT_IS_NOT_SET", "missing or empty; set it before publishing"),
+        ("ghp_pasted_token_123", "say where the token is, as env:NAME or file:PATH"),
+        ("file:/nonexistent/token", "missing or empty; set it before publishing"),
+    ],
+)
+def test_a_missing_or_pasted_token_fails_before_anything_else(
+    token: str, wanted: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--config", str(ROOT / "cargohold.toml"), "publish", "--to", "ghcr.io/acme", "--version", "1.0.0"]
+    assert main([*argv, "--username", "bot", "--token", token]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert wanted in err[0]
+    assert "ghp_pasted" not in err[0], "a pasted token must never be echoed"

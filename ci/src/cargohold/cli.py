@@ -241,7 +241,10 @@ def _secret_uri(token: str | None, username: str | None) -> str | None:
         "file": lambda: Path(where).is_file() and Path(where).stat().st_size > 0,
     }
     if kind not in present or not where:
-        raise ConfigError([f"--token {kind}:…: say where the token is, as env:NAME or file:PATH"], "command line")
+        # Never echo the value: it may be a token pasted where its location belongs.
+        raise ConfigError(
+            ["--token: say where the token is, as env:NAME or file:PATH, never the token itself"], "command line"
+        )
     if not present[kind]():
         raise ConfigError([f"--token {kind}:{where}: missing or empty; set it before publishing"], "command line")
     if not username:
