@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import http.server
+import json
 import re
 import subprocess
 import sys
@@ -24,6 +25,7 @@ import pytest
 from cargohold.bootstrap import BootstrapReport
 from cargohold.local_registry import local_registry_address
 from cargohold.registry import Registry
+from cargohold.sbom import fallback_tag
 from tests.integration.workspace import ROOT, copy_repo, runner_env
 
 
@@ -61,7 +63,7 @@ def test_tags_resolve_to_what_was_pushed_and_latest_follows_the_highest_stable(c
     to = f"{local_registry_address()}/release-{uuid.uuid4().hex[:8]}"
     dry = _cli(*checked, "publish", "--to", to, "--version", "1.0.0", "--dry-run")
     assert dry.returncode == 0, dry.stderr
-    planned = dict(re.findall(r"/(\w+)@(sha256:[0-9a-f]{64})", dry.stdout))
+    planned = dict(re.findall(r"^\S+/(\w+)@(sha256:[0-9a-f]{64})", dry.stdout, re.MULTILINE))  # image lines
     assert set(planned) == {"backend", "frontend"}
     assert _digest(to, "backend", "1.0.0") is None, "a dry run wrote something"
 
@@ -70,6 +72,7 @@ def test_tags_resolve_to_what_was_pushed_and_latest_follows_the_highest_stable(c
         for tag in ("1.0.0", "1.0", "1", "latest"):
             assert _digest(to, service, tag) == digest, f"{service}:{tag} is not the digest the dry run printed"
     assert _digest(to, "backend", "1.0.0-cpu") == planned["backend"]
+    _assert_sbom(to, "backend", planned["backend"], wanted_component="torch")
 
     assert _publish(checked, to, "0.9.1").returncode == 0  # a backport
     assert _digest(to, "backend", "latest") == planned["backend"]
@@ -98,6 +101,18 @@ def test_a_registry_failing_one_image_leaves_every_tag_where_it_was(checked: tup
     # The next run, with the registry healthy again, finishes the release.
     assert _publish(checked, direct, "1.0.1").returncode == 0
     assert _digest(direct, "frontend", "latest") == _digest(direct, "frontend", "1.0.1") != before["frontend"]
+
+
+def _assert_sbom(to: str, service: str, image_digest: str, wanted_component: str) -> None:
+    """The SBOM is an artifact next to the image: its subject is the image, it lists what runs."""
+    host, namespace = to.split("/", 1)
+    registry, repo = Registry(host), f"{namespace}/{service}"
+    artifact = json.loads(registry.get_manifest(repo, fallback_tag(image_digest)))
+    assert artifact["artifactType"] == "application/vnd.cyclonedx+json"
+    assert artifact["subject"]["digest"] == image_digest
+    bom = json.loads(registry.get_blob(repo, artifact["layers"][0]["digest"]))
+    names = {c["name"] for c in bom["components"]}
+    assert wanted_component in names, f"wanted {wanted_component} in the SBOM, got {sorted(names)}"
 
 
 class _Proxy(http.server.BaseHTTPRequestHandler):

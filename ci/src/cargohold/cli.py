@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, TypeVar, cast
 
@@ -28,6 +28,7 @@ from cargohold.build import (
     BuildRun,
     BuiltImage,
     Job,
+    Provenance,
     build_all,
     image_facts,
     jobs_for,
@@ -36,7 +37,7 @@ from cargohold.build import (
     targets,
 )
 from cargohold.cache_report import report_json, report_lines
-from cargohold.config import CONFIG_FILE, Config, ContextConfig, load_config
+from cargohold.config import CONFIG_FILE, Config, ContextConfig, ServiceKind, load_config
 from cargohold.errors import CargoholdError, ConfigError
 from cargohold.host_inputs import check_contexts, host_services, keys_for, provenance, service_inputs
 from cargohold.keys import BuildTarget
@@ -53,10 +54,11 @@ from cargohold.pipeline import (
     write_junit,
 )
 from cargohold.plan import Plan, decide, lookup_all, references_for
-from cargohold.publish import publish, release_images
+from cargohold.publish import ReleaseImage, publish, release_images
 from cargohold.reference import Reference
 from cargohold.registry import Credentials, Registry
 from cargohold.results import TaskKind, TaskResult, TaskStatus, failed, junit_xml, parse_only, summary_lines
+from cargohold.sbom import node_sbom, normalize, python_sbom
 from cargohold.smoke import DEFAULT_PACKAGE, SmokeReport
 from cargohold.source_tree import host_tree
 from cargohold.trust import bundle_file, read_bundle
@@ -254,11 +256,36 @@ def _secret_uri(token: str | None, username: str | None) -> str | None:
     return f"{kind}://{where}"
 
 
-async def _credentials(secret_uri: str, username: str | None) -> Credentials:
-    """The token as a dagger.Secret from Dagger's own provider; its plaintext goes only to the registry client."""
+async def _engine_side(
+    config: Config,
+    images: list[ReleaseImage],
+    release: tuple[str, Provenance],
+    secret_uri: str | None,
+    username: str | None,
+) -> tuple[list[ReleaseImage], Credentials | None]:
+    """What needs the engine: each image's SBOM, and the token as a dagger.Secret from Dagger's own provider.
+
+    The token's plaintext goes only to the registry client: never to a log, an image or a report.
+    """
+    bootstrap()
+    config = _load()  # again: the bootstrap may point the image references at local base images
     async with engines.session(engines.resolve(start=True)):
-        secret = dag.secret(secret_uri)
-        return Credentials(username or "", await secret.plaintext())
+        with_sboms = [replace(i, sbom=await _sbom(config, i, release)) for i in images]
+        credentials = None
+        if secret_uri is not None:
+            credentials = Credentials(username or "", await dag.secret(secret_uri).plaintext())
+    return with_sboms, credentials
+
+
+async def _sbom(config: Config, image: ReleaseImage, release: tuple[str, Provenance]) -> bytes:
+    svc = config.service(image.service)
+    if svc.kind is ServiceKind.PYTHON:
+        bom = await python_sbom(str(image.source))
+    else:
+        folder = OPTIONS.config.resolve().parent / svc.path
+        lockfiles = dag.host().directory(str(folder), include=["package.json", "package-lock.json"])
+        bom = await node_sbom(config.images.node, lockfiles)
+    return normalize(bom, image.target, release[0], release[1].committed)
 
 
 def _release_registry(to: str, credentials: Credentials | None) -> Registry:
@@ -356,14 +383,16 @@ def publish_command(  # noqa: PLR0917 - one typer option each
     planned = make_plan(config, wanted, None)
     _require_checked(planned)
     root = OPTIONS.config.resolve().parent
+    source = provenance(config, root)
     images = release_images(config, planned, to=to, version=version, branch=branch,
-                            provenance=provenance(config, root), licenses=licenses)  # fmt: skip
+                            provenance=source, licenses=licenses)  # fmt: skip
+    release = (version or branch or "", source)
+    images, credentials = anyio.run(_engine_side, config, images, release, secret_uri, username)
     for image in images:
         _print_lines(image.lines(), err=False)
     if dry_run:
         typer.echo(f"dry run: {len(images)} images, {sum(len(i.tags) for i in images)} tags; nothing written")
         return
-    credentials = anyio.run(_credentials, secret_uri, username) if secret_uri else None
     publish(Registry(Reference.parse(planned.registry + "/x").registry), _release_registry(to, credentials), images)
     typer.echo(f"published {len(images)} images to {to}; tags moved after all were pushed by digest")
 
@@ -501,7 +530,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code if isinstance(code, int) else 0
 
 
-KNOWN_ERRORS = (typer.TyperException, typer.Abort, KeyboardInterrupt, CargoholdError, dagger.ExecError)
+KNOWN_ERRORS = (typer.TyperException, typer.Abort, KeyboardInterrupt, CargoholdError, dagger.QueryError)
 
 
 def _leaves(error: BaseException) -> list[BaseException]:
@@ -521,6 +550,9 @@ def _report(error: BaseException) -> int:
         return 2
     if isinstance(error, dagger.ExecError):
         typer.echo(f"error: {' '.join(error.command)} exited with {error.exit_code}\n{error.stderr.strip()}", err=True)
+        return 1
+    if isinstance(error, dagger.QueryError):  # the engine refused a step: pulling an image, say
+        typer.echo(f"error: {' '.join(str(error).split())[:500]}", err=True)
         return 1
     typer.echo("interrupted", err=True)
     return 130

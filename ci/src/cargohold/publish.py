@@ -29,6 +29,7 @@ from cargohold.errors import CargoholdError, ConfigError, RegistryError
 from cargohold.plan import Plan
 from cargohold.reference import Reference
 from cargohold.registry import OCI_MANIFEST, Registry, sha256_digest
+from cargohold.sbom import EMPTY, artifact_manifest, component_count, fallback_tag
 from cargohold.stage_cache import CacheEntry
 from cargohold.tags import TagRequest, Version, release_tags
 
@@ -49,15 +50,27 @@ class ReleaseImage:
     config: bytes
     manifest: bytes
     media_type: str
+    sbom: bytes | None = None  # normalized CycloneDX, attached next to the image
 
     @property
     def digest(self) -> str:
         """The manifest digest the release registry will hold."""
         return sha256_digest(self.manifest)
 
+    @property
+    def sbom_manifest(self) -> bytes | None:
+        """The OCI artifact manifest that carries the SBOM (its subject is this image)."""
+        return artifact_manifest(self.sbom, self.manifest, self.media_type) if self.sbom is not None else None
+
     def lines(self) -> list[str]:
-        """What this image writes: the digest, then each tag."""
-        return [f"{self.target}@{self.digest}  (from {self.source})", *(f"  tag {self.target}:{t}" for t in self.tags)]
+        """What this image writes: the digest, each tag, and the SBOM."""
+        lines = [f"{self.target}@{self.digest}  (from {self.source})", *(f"  tag {self.target}:{t}" for t in self.tags)]
+        if self.sbom is not None and (art := self.sbom_manifest) is not None:
+            count = component_count(self.sbom)
+            lines.append(
+                f"  sbom {self.target}@{sha256_digest(art)} ({count} components, tag {fallback_tag(self.digest)})"
+            )
+        return lines
 
 
 def release_metadata(
@@ -164,6 +177,12 @@ def push_by_digest(source_registry: Registry, target_registry: Registry, image: 
     if stored != image.digest:  # pragma: no cover - put_manifest already refuses a rewritten manifest
         msg = f"{image.target}: the registry stored {stored}, not {image.digest}"
         raise RegistryError(msg, "the registry rewrote the manifest")
+    if image.sbom is not None and (art := image.sbom_manifest) is not None:
+        target_registry.push_blob(target, sha256_digest(EMPTY), EMPTY)
+        target_registry.push_blob(target, sha256_digest(image.sbom), image.sbom)
+        target_registry.put_manifest(target, sha256_digest(art), art, OCI_MANIFEST)
+        # Named after the image's digest, not a release tag: nothing anyone pulls moves here.
+        target_registry.put_manifest(target, fallback_tag(image.digest), art, OCI_MANIFEST)
 
 
 def move_tags(target_registry: Registry, image: ReleaseImage) -> None:
