@@ -52,6 +52,7 @@ async def test_the_main_object_and_its_functions_are_registered(api: dict[str, d
         "engineVersion",
         "pinnedEngineVersion",
         "plan",
+        "publish",
         "smoke",
     }
     assert "monorepo" in api["Cargohold"]["description"]

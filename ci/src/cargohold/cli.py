@@ -37,12 +37,12 @@ from cargohold.build import (
     targets,
 )
 from cargohold.cache_report import report_json, report_lines
-from cargohold.config import CONFIG_FILE, Config, ContextConfig, ServiceKind, load_config
+from cargohold.config import CONFIG_FILE, Config, ContextConfig, load_config
 from cargohold.errors import CargoholdError, ConfigError
 from cargohold.host_inputs import check_contexts, host_services, keys_for, provenance, service_inputs
 from cargohold.keys import BuildTarget
 from cargohold.local_registry import local_registry_address
-from cargohold.main import Cargohold
+from cargohold.main import Cargohold, image_sbom
 from cargohold.pipeline import (
     IDENTICAL,
     CiOptions,
@@ -58,7 +58,6 @@ from cargohold.publish import ReleaseImage, publish, release_images
 from cargohold.reference import Reference
 from cargohold.registry import Credentials, Registry
 from cargohold.results import TaskKind, TaskResult, TaskStatus, failed, junit_xml, parse_only, summary_lines
-from cargohold.sbom import node_sbom, normalize, python_sbom
 from cargohold.smoke import DEFAULT_PACKAGE, SmokeReport
 from cargohold.source_tree import host_tree
 from cargohold.trust import bundle_file, read_bundle
@@ -270,22 +269,16 @@ async def _engine_side(
     bootstrap()
     config = _load()  # again: the bootstrap may point the image references at local base images
     async with engines.session(engines.resolve(start=True)):
-        with_sboms = [replace(i, sbom=await _sbom(config, i, release)) for i in images]
+        root = OPTIONS.config.resolve().parent
+        with_sboms = []
+        for image in images:
+            folder = dag.host().directory(str(root / config.service(image.service).path))
+            sbom = await image_sbom(config, image, folder, release[0], release[1].committed)
+            with_sboms.append(replace(image, sbom=sbom))
         credentials = None
         if secret_uri is not None:
             credentials = Credentials(username or "", await dag.secret(secret_uri).plaintext())
     return with_sboms, credentials
-
-
-async def _sbom(config: Config, image: ReleaseImage, release: tuple[str, Provenance]) -> bytes:
-    svc = config.service(image.service)
-    if svc.kind is ServiceKind.PYTHON:
-        bom = await python_sbom(str(image.source))
-    else:
-        folder = OPTIONS.config.resolve().parent / svc.path
-        lockfiles = dag.host().directory(str(folder), include=["package.json", "package-lock.json"])
-        bom = await node_sbom(config.images.node, lockfiles)
-    return normalize(bom, image.target, release[0], release[1].committed)
 
 
 def _release_registry(to: str, credentials: Credentials | None) -> Registry:

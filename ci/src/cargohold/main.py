@@ -8,23 +8,30 @@ function, so there is one pipeline, not two.
 
 from __future__ import annotations
 
+import functools
 import json
 import tomllib
+from dataclasses import replace
 from typing import Annotated
 
 import anyio
 import dagger
 from dagger import DefaultPath, Doc, Ignore, dag, function, object_type
 
-from cargohold.build import BuiltImage, ServiceInputs, build_all, jobs_for, targets
+from cargohold.build import BuiltImage, Provenance, ServiceInputs, build_all, jobs_for, targets
 from cargohold.build_context import engine_filters
-from cargohold.config import CONFIG_FILE, OVERRIDES_VAR, Config, apply_overrides, parse_config
+from cargohold.config import CONFIG_FILE, OVERRIDES_VAR, Config, ServiceKind, apply_overrides, parse_config
 from cargohold.engine import ENGINE_VERSION
 from cargohold.errors import CargoholdError
 from cargohold.keys import BuildTarget, StageKeys, base_digests, service_keys
 from cargohold.pipeline import CiOptions, IntegrationInputs, run_ci
 from cargohold.plan import decide, lookup_all, references_for
+from cargohold.publish import ReleaseImage, release_images
+from cargohold.publish import publish as publish_images
+from cargohold.reference import Reference
+from cargohold.registry import Credentials, Registry
 from cargohold.results import failed, parse_only, summary_lines
+from cargohold.sbom import release_sbom
 from cargohold.smoke import DEFAULT_PACKAGE, SmokeReport, run_smoke
 from cargohold.source_tree import engine_tree, engine_wheelhouse_digest
 
@@ -102,6 +109,45 @@ class Cargohold:
         return text
 
     @function
+    async def publish(
+        self,
+        source: Source,
+        registry: Annotated[str, Doc("the registry and namespace ci built into (where the images are)")],
+        to: Annotated[str, Doc("the release registry and namespace, e.g. ghcr.io/acme")],
+        revision: Annotated[str, Doc("the commit being released (git sha)")],
+        committed: Annotated[str, Doc("the commit's time, RFC 3339 UTC (the images' created label)")],
+        version: Annotated[str | None, Doc("the release version (semver); omit for a branch build")] = None,
+        branch: Annotated[str | None, Doc("the branch, for a build that is not a release")] = None,
+        username: Annotated[str, Doc("the release registry user")] = "",
+        token: Annotated[dagger.Secret | None, Doc("the release registry token (never a plain string)")] = None,
+        licenses: Annotated[str, Doc("the SPDX licence expression for the image labels")] = "",
+        dry_run: Annotated[bool, Doc("print every reference and digest, write nothing")] = False,  # noqa: FBT002
+        overrides: Annotated[str, Doc("a TOML fragment merged over cargohold.toml")] = "",
+    ) -> str:
+        """Publish what ci built and checked: every image by digest first, then the tags; the same as `publish`."""
+        config = await _module_config(source, overrides)
+        wanted = [t for name in config.services for t in targets(config, name, None)]
+        _, keys = await _module_keys(config, source, wanted, None)
+        existing = await anyio.to_thread.run_sync(lookup_all, references_for(keys, registry, config.project.cache))
+        planned = decide(keys, existing, registry, None, config.project.cache)
+        provenance = Provenance(revision, config.project.source, committed)
+        images = await anyio.to_thread.run_sync(
+            functools.partial(release_images, config, planned, to=to, version=version, branch=branch,
+                              provenance=provenance, licenses=licenses)
+        )  # fmt: skip
+        images = [replace(i, sbom=await image_sbom(config, i, source.directory(config.service(i.service).path),
+                                              version or branch or "", committed)) for i in images]  # fmt: skip
+        lines = [line for image in images for line in image.lines()]
+        if dry_run:
+            return "\n".join([*lines, f"dry run: {len(images)} images; nothing written"])
+        credentials = Credentials(username, await token.plaintext()) if token is not None else None
+        host = Reference.parse(f"{to}/x").registry
+        source_registry = Registry(Reference.parse(f"{registry}/x").registry)
+        target = Registry(host, timeout=120.0, credentials=credentials)
+        await anyio.to_thread.run_sync(publish_images, source_registry, target, images)
+        return "\n".join([*lines, f"published {len(images)} images to {to}"])
+
+    @function
     async def plan(
         self,
         source: Source,
@@ -160,3 +206,15 @@ async def _module_inputs(
     context = source.directory(svc.path).filter(include=include, exclude=exclude)
     tree = await engine_tree(context, config.images.python)
     return ServiceInputs(context, tree, wheelhouse, await engine_wheelhouse_digest(wheelhouse, config.images.python))
+
+
+async def image_sbom(
+    config: Config, image: ReleaseImage, folder: dagger.Directory, version: str, committed: str
+) -> bytes:
+    """One image's SBOM; the CLI calls this too, with the host folder."""
+    svc = config.service(image.service)
+    return await release_sbom(
+        python=svc.kind is ServiceKind.PYTHON, image=str(image.source), node_image=config.images.node,
+        lockfiles=folder.filter(include=["package.json", "package-lock.json"]), name=image.target,
+        version=version, committed=committed,
+    )  # fmt: skip

@@ -64,6 +64,14 @@ async def node_sbom(node_image: str, lockfiles: dagger.Directory) -> dict[str, A
     return dict(json.loads(out))
 
 
+async def release_sbom(
+    *, python: bool, image: str, node_image: str, lockfiles: dagger.Directory, name: str, version: str, committed: str
+) -> bytes:
+    """The normalized SBOM of one released image: read from the image (Python) or the lockfile (Node)."""
+    bom = await python_sbom(image) if python else await node_sbom(node_image, lockfiles)
+    return normalize(bom, name, version, committed)
+
+
 def normalize(bom: Mapping[str, Any], name: str, version: str, committed: str) -> bytes:
     """The same bytes for the same release: no random serial number, the commit's time (pure)."""
     doc = {k: v for k, v in bom.items() if k != "serialNumber"}
