@@ -72,3 +72,20 @@ def test_a_lint_error_and_a_failing_unit_test_are_both_reported_and_builds_compl
     assert "Traceback" not in done.stderr
     suite = ET.parse(repo / "reports" / "junit.xml").getroot()
     assert suite.get("failures") == "2"
+
+
+def test_an_image_over_its_budget_fails_ci_with_its_size(
+    clean: tuple[Path, subprocess.CompletedProcess[str]], namespace: str
+) -> None:
+    repo, _ = clean
+    config = repo / "cargohold.toml"
+    original = config.read_text()
+    config.write_text(original.replace('budget = "100MB"   # the node-only base is most of it', 'budget = "10MB"'))
+    try:
+        done = _ci(repo, namespace, "--only", "build", "--service", "frontend")
+    finally:
+        config.write_text(original)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "FAILED  frontend:build" in done.stdout
+    assert "over its budget" in done.stdout
+    assert "budget 10.0 MB" in done.stdout

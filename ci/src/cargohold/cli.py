@@ -40,6 +40,7 @@ from cargohold.cache_report import report_json, report_lines
 from cargohold.config import CONFIG_FILE, Config, ContextConfig, load_config
 from cargohold.errors import CargoholdError, ConfigError
 from cargohold.host_inputs import check_contexts, host_services, keys_for, provenance, service_inputs
+from cargohold.image_facts import gate_problems
 from cargohold.keys import BuildTarget
 from cargohold.local_registry import local_registry_address
 from cargohold.main import Cargohold, image_sbom
@@ -50,6 +51,7 @@ from cargohold.pipeline import (
     IntegrationInputs,
     checked_marker,
     integration_marker,
+    over_budget,
     run_ci,
     write_junit,
 )
@@ -157,8 +159,12 @@ async def _ci_without_engine(planned: Plan, options: CiOptions) -> CiRun:
     run.images = {image.service: image for image in built.images}
     run.records = built.records
     kinds = [k for k in (TaskKind.LINT, TaskKind.TEST, TaskKind.BUILD) if k in options.only]
-    run.results = [TaskResult(f"{i.service}:{k.value}", k, TaskStatus.SKIPPED, detail=IDENTICAL)
-                   for i in built.images for k in kinds]  # fmt: skip
+    config = _load()
+    for image in built.images:
+        for kind in kinds:
+            over = await over_budget(config, image) if kind is TaskKind.BUILD else ""
+            status = TaskStatus.FAILED if over else TaskStatus.SKIPPED
+            run.results.append(TaskResult(f"{image.service}:{kind.value}", kind, status, detail=over or IDENTICAL))
     if TaskKind.INTEGRATION in options.only:
         run.results.append(TaskResult("integration", TaskKind.INTEGRATION, TaskStatus.SKIPPED, detail=IDENTICAL))
     return run
@@ -228,7 +234,7 @@ def build(
         cache_report.write_text(json.dumps(report_json(run.records), indent=2) + "\n")
     over = [f"{image.service}:{image.variant}" for image in run.images if not _report_image(config, image)]
     if over:
-        typer.echo(f"error: over its size budget: {', '.join(over)} (largest layers and paths above)", err=True)
+        typer.echo(f"error: failed its image gate: {', '.join(over)} (budget and findings above)", err=True)
         raise typer.Exit(1)
 
 
@@ -308,7 +314,7 @@ def _report_image(config: Config, image: BuiltImage) -> bool:
     if image.outcome == "built":
         fact = anyio.run(image_facts, config, image)
         _print_lines(fact.lines())
-        return not fact.over_budget
+        return not gate_problems(fact, config.service(image.service).allow_findings)
     size, budget = anyio.run(size_against_budget, config, image)
     verdict = "no budget" if budget is None else f"budget {budget / 1e6:.1f} MB: {'OVER' if size > budget else 'OK'}"
     _print_lines([f"  {size / 1e6:.1f} MB compressed, {verdict} (facts as reported when it was built)"])

@@ -95,6 +95,10 @@ class ImagesConfig(_Model):
 class BuildConfig(_Model):
     """``[build]``: how build steps run."""
 
+    allow_unpinned: bool = Field(
+        default=False, alias="allow-unpinned", description="accept base images not pinned by digest"
+    )
+
     ca_certificates: tuple[str, ...] | None = Field(
         default=None,
         alias="ca-certificates",
@@ -180,6 +184,9 @@ class ServiceConfig(_Model):
     )
     depends_on: tuple[str, ...] = Field(default=(), alias="depends-on")
     budget: ByteSize | None = None
+    allow_findings: tuple[str, ...] = Field(
+        default=(), alias="allow-findings", description="image-facts findings this service accepts, e.g. test-files"
+    )
     variants: dict[str, VariantConfig] = {"default": VariantConfig(default=True)}
     python: PythonConfig | None = None
     node: NodeConfig | None = None
@@ -252,6 +259,16 @@ class Config(_Model):
     build: BuildConfig = BuildConfig()
     services: dict[str, ServiceConfig] = {}
     integration: IntegrationConfig | None = None
+
+    @model_validator(mode="after")
+    def _pinned_base_images(self) -> Config:
+        if self.build.allow_unpinned:
+            return self
+        unpinned = [role for role in type(self.images).model_fields if not self.images.reference(role).digest]
+        if unpinned:
+            names = ", ".join(f"images.{r.replace('_', '-')}" for r in unpinned)
+            raise ValueError(f"{names}: not pinned by digest; pin (name@sha256:…) or set build.allow-unpinned = true")
+        return self
 
     @model_validator(mode="after")
     def _known_dependencies(self) -> Config:

@@ -446,3 +446,14 @@ def _absolute(name: str) -> str:
 
 def _kind(member: tarfile.TarInfo) -> EntryKind:
     return "file" if member.isreg() else "dir" if member.isdir() else "symlink" if member.issym() else "other"
+
+
+def gate_problems(facts: ImageFacts, allowed: Iterable[str] = ()) -> list[str]:
+    """What makes a runtime image fail its gate: every finding not explicitly allowed (pure).
+
+    Over budget, compilers, package caches, a root user, a host venv, node_modules, .git,
+    CUDA in a CPU image and test files all fail, unless the service lists the finding's
+    kind (e.g. ``"test-files"``) in ``allow-findings``.
+    """
+    allow = set(allowed)
+    return [f"{f.kind.value}: {f.message}" for f in facts.findings if f.kind.value not in allow]

@@ -28,9 +28,19 @@ import anyio
 import dagger
 from dagger import dag
 
-from cargohold.build import BuiltImage, Job, publish_runtime, reuse_existing, stage_outputs, stages_for
+from cargohold.build import (
+    BuiltImage,
+    Job,
+    image_facts,
+    publish_runtime,
+    reuse_existing,
+    size_against_budget,
+    stage_outputs,
+    stages_for,
+)
 from cargohold.config import Config
 from cargohold.errors import CargoholdError
+from cargohold.image_facts import gate_problems
 from cargohold.integration import JUNIT, app_services, database, suite_container
 from cargohold.keys import SourceTree
 from cargohold.results import TaskKind, TaskResult, TaskStatus, tail
@@ -114,6 +124,10 @@ async def _target(ctx: _Context, job: Job) -> None:
     marker = checked_marker(job.cache_registry, label, job.target.variant, job.keys.image)
     if reused is not None:
         run.images[label] = reused
+        if TaskKind.BUILD in options.only and (over := await over_budget(job.config, reused)):
+            run.results.append(TaskResult(f"{label}:build", TaskKind.BUILD, TaskStatus.FAILED, detail=over))
+            ctx.stop_if_fail_fast()
+            return
         if await lookup(marker) is not None:  # built and checked before: nothing to do
             run.results += [_skipped(f"{label}:{k.value}", k) for k in _checks(options)]
             return
@@ -127,8 +141,13 @@ async def _target(ctx: _Context, job: Job) -> None:
         return
 
     async def build() -> str:
-        run.images[label] = await publish_runtime(job, stages, outputs, run.records)
-        return run.images[label].reference
+        image = await publish_runtime(job, stages, outputs, run.records)
+        facts = await image_facts(job.config, image)
+        if problems := gate_problems(facts, svc.allow_findings):
+            msg = f"{image.service}:{image.variant} failed its image gate: " + "; ".join(problems)
+            raise CargoholdError(msg, "\n".join(facts.lines()))
+        run.images[label] = image
+        return f"{image.reference} ({facts.compressed_size / 1e6:.1f} MB)"
 
     tasks: dict[TaskKind, Callable[[], Awaitable[str]]] = {
         TaskKind.LINT: lambda: _commands(stages.dev(outputs), svc.lint),
@@ -145,6 +164,14 @@ async def _target(ctx: _Context, job: Job) -> None:
     passed = {r.kind for r in run.results if r.name.startswith(f"{label}:") and r.status is TaskStatus.PASSED}
     if {TaskKind.LINT, TaskKind.TEST} <= passed:
         await _publish_marker(marker)
+
+
+async def over_budget(config: Config, image: BuiltImage) -> str:
+    """A reused image against today's budget (the budget is not part of the key): why it fails, or ""."""
+    size, budget = await size_against_budget(config, image)
+    if budget is None or size <= budget:
+        return ""
+    return f"over its budget: {size / 1e6:.1f} MB compressed, budget {budget / 1e6:.1f} MB (facts: ./dev build)"
 
 
 def _skipped(name: str, kind: TaskKind) -> TaskResult:
