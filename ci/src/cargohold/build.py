@@ -292,26 +292,28 @@ def _retag(reference: str, tag_ref: str) -> None:
     registry.put_manifest(target.repository, str(target.tag), manifest, media_type)
 
 
+def _located(config: Config, image: BuiltImage) -> tuple[Reference, int | None]:
+    """Where a pushed image is, and its variant's budget."""
+    svc = config.service(image.service)
+    return Reference.parse(image.reference), svc.budget_for(svc.variant(image.variant)[1])
+
+
 async def size_against_budget(config: Config, image: BuiltImage) -> tuple[int, int | None]:
     """(compressed size, budget) of a pushed image from its manifest alone: the budget check of a reused image."""
-    ref = Reference.parse(image.reference)
-    svc = config.service(image.service)
-    _, variant = svc.variant(image.variant)
+    ref, budget = _located(config, image)
     size = await anyio.to_thread.run_sync(compressed_size, Registry(ref.registry), ref.repository, str(ref.digest))
-    return size, svc.budget_for(variant)
+    return size, budget
 
 
 async def image_facts(config: Config, image: BuiltImage) -> ImageFacts:
     """The facts report of a pushed runtime image, against its variant's budget (read from the registry)."""
-    ref = Reference.parse(image.reference)
-    svc = config.service(image.service)
-    _, variant = svc.variant(image.variant)
+    ref, budget = _located(config, image)
     read = functools.partial(
         read_image_facts,
         Registry(ref.registry),
         ref.repository,
         ref.digest or image.variant,
-        budget=svc.budget_for(variant),
+        budget=budget,
         variant=image.variant,
         role="runtime",
     )

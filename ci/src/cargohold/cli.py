@@ -45,21 +45,20 @@ from cargohold.keys import BuildTarget
 from cargohold.local_registry import local_registry_address
 from cargohold.main import Cargohold, image_sbom
 from cargohold.pipeline import (
-    IDENTICAL,
     CiOptions,
     CiRun,
     IntegrationInputs,
     checked_marker,
     integration_marker,
-    over_budget,
     run_ci,
+    verified_run,
     write_junit,
 )
 from cargohold.plan import Plan, decide, lookup_all, references_for
 from cargohold.publish import ReleaseImage, publish, release_images
 from cargohold.reference import Reference
 from cargohold.registry import Credentials, Registry
-from cargohold.results import TaskKind, TaskResult, TaskStatus, failed, junit_xml, parse_only, summary_lines
+from cargohold.results import TaskKind, failed, junit_xml, parse_only, summary_lines
 from cargohold.smoke import DEFAULT_PACKAGE, SmokeReport
 from cargohold.source_tree import host_tree
 from cargohold.trust import bundle_file, read_bundle
@@ -154,20 +153,7 @@ def _integration_pending(config: Config, planned: Plan, options: CiOptions, root
 
 
 async def _ci_without_engine(planned: Plan, options: CiOptions) -> CiRun:
-    run = CiRun()
-    built = await reuse_all(planned.keys, planned.registry)
-    run.images = {image.service: image for image in built.images}
-    run.records = built.records
-    kinds = [k for k in (TaskKind.LINT, TaskKind.TEST, TaskKind.BUILD) if k in options.only]
-    config = _load()
-    for image in built.images:
-        for kind in kinds:
-            over = await over_budget(config, image) if kind is TaskKind.BUILD else ""
-            status = TaskStatus.FAILED if over else TaskStatus.SKIPPED
-            run.results.append(TaskResult(f"{image.service}:{kind.value}", kind, status, detail=over or IDENTICAL))
-    if TaskKind.INTEGRATION in options.only:
-        run.results.append(TaskResult("integration", TaskKind.INTEGRATION, TaskStatus.SKIPPED, detail=IDENTICAL))
-    return run
+    return await verified_run(_load(), await reuse_all(planned.keys, planned.registry), options)
 
 
 async def _ci(config: Config, wanted: list[BuildTarget], options: CiOptions) -> CiRun:
