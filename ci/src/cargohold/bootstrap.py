@@ -94,3 +94,15 @@ def bootstrap() -> BootstrapReport:
         for name, ref in local_image_overrides(images.references()).items():
             os.environ.setdefault(name, ref)  # an explicit override still wins
     return BootstrapReport(engine, registry, images, time.monotonic() - began)
+
+
+def ready_for_lookups() -> Engine:
+    """The cheap first half of the bootstrap, before a main command asks the registry anything.
+
+    An engine route must exist (with none, exit 2 naming the options, before a single lookup waits
+    on a registry), and the local registry must answer, started if need be. The engine itself is
+    not started: a run with nothing to do never needs it.
+    """
+    engine = resolve(start=False)
+    ensure_local_registry()
+    return engine

@@ -23,7 +23,7 @@ import typer
 from dagger import dag
 
 from cargohold import engine as engines
-from cargohold.bootstrap import BootstrapReport, bootstrap, use_local_base_images
+from cargohold.bootstrap import BootstrapReport, bootstrap, ready_for_lookups, use_local_base_images
 from cargohold.build import (
     BuildRun,
     BuiltImage,
@@ -92,10 +92,14 @@ OPTIONS = Options()
 def _global(
     config: Annotated[Path, typer.Option(help="the build description to use")] = Path(CONFIG_FILE),
     *,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show the engine's own progress output")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="show the engine's own progress output and each registry retry")
+    ] = False,
 ) -> None:
     OPTIONS.config = config
     OPTIONS.verbose = verbose
+    if verbose:
+        logging.getLogger("cargohold").setLevel(logging.DEBUG)
 
 
 @app.command()
@@ -121,6 +125,7 @@ def ci(
     wanted = [t for name in (service or list(config.services)) for t in targets(config, name, None)]
     root = OPTIONS.config.resolve().parent
     check_contexts(config, root, wanted)  # silent when clean; a dirty context fails here, naming the paths
+    ready_for_lookups()
     planned = make_plan(config, wanted, None)
     pending = _checks_pending(planned, options) or _integration_pending(_load(), planned, options, root)
     if planned.all_reused and not pending:  # everything already built and verified: no engine
@@ -208,6 +213,7 @@ def build(
     wanted = targets(config, service, variant)  # bad names fail here, before anything starts
     for report in check_contexts(config, OPTIONS.config.resolve().parent, wanted):
         typer.echo(report.lines()[0], err=True)
+    ready_for_lookups()
     planned = make_plan(config, wanted, None)
     if planned.all_reused:  # identical inputs everywhere: registry calls only, no engine
         run = anyio.run(reuse_all, planned.keys, planned.registry)

@@ -10,6 +10,7 @@ tool's own stderr instead of a Dagger stack trace.
     ├── ConfigError          cargohold.toml or an override is invalid
     ├── EngineError          no Dagger engine could be resolved or started
     ├── RegistryError        the OCI registry refused or could not be reached
+    │   └── RegistryUnreachableError  no answer at all (refused, reset, timed out), after the retries
     ├── BootstrapError       the local registry or a base image could not be made
     └── BuildContextError    a build context holds a venv, node_modules, weights, huge files
 """
@@ -56,6 +57,10 @@ class EngineError(CargoholdError):
 
 class RegistryError(CargoholdError):
     """The OCI registry answered with an error or could not be reached."""
+
+
+class RegistryUnreachableError(RegistryError):
+    """No answer from the registry at all, after the retries: every other request to it would fail too."""
 
 
 class BootstrapError(CargoholdError):

@@ -8,14 +8,17 @@ services that need a job.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from cargohold.errors import CargoholdError
+from cargohold.errors import CargoholdError, RegistryUnreachableError
 from cargohold.keys import BuildTarget, StageKeys
 from cargohold.reference import Reference
 from cargohold.registry import Registry
 from cargohold.stage_cache import CacheEntry
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -118,12 +121,24 @@ def stage_reference(registry: str, target: BuildTarget, stage: str, key: str) ->
 
 
 def lookup_all(references: Sequence[str]) -> dict[str, bool]:
-    """Which references exist; an unreachable registry means none do (said once, not raised)."""
+    """Which references exist; an unreachable registry means none of its references do (said once, not raised).
+
+    A registry that did not answer after its retries is not asked again in this call: asking about
+    each of twenty cache entries would only repeat the same wait twenty times.
+    """
     found = {}
+    unreachable: set[str] = set()
     for text in references:
         ref = Reference.parse(text)
+        if ref.registry in unreachable:
+            found[text] = False
+            continue
         try:
             found[text] = Registry(ref.registry, timeout=5.0).manifest_digest(ref.repository, str(ref.tag)) is not None
+        except RegistryUnreachableError as e:
+            log.warning("%s; counting every entry there as a miss", e)
+            unreachable.add(ref.registry)
+            found[text] = False
         except CargoholdError:
             found[text] = False
     return found

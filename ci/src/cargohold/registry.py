@@ -26,7 +26,7 @@ from typing import Any, BinaryIO, Final
 
 import httpx
 
-from cargohold.errors import RegistryError
+from cargohold.errors import RegistryError, RegistryUnreachableError
 
 OCI_MANIFEST: Final = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX: Final = "application/vnd.oci.image.index.v1+json"
@@ -192,7 +192,7 @@ class Registry:
                     reader.drain()
             except httpx.HTTPError as e:
                 msg = f"registry {self.host} unreachable ({type(e).__name__}: {e})"
-                raise RegistryError(msg, "check the registry address and that it is running") from e
+                raise RegistryUnreachableError(msg, "check the registry address and that it is running") from e
         if reader.digest() != digest:
             msg = f"the blob {digest} of {repository} does not match its digest"
             raise RegistryError(msg, "the registry storage is corrupt: delete and push the image again")
@@ -253,15 +253,16 @@ class Registry:
             except httpx.TransportError as e:
                 if (delay := retry_delay(attempt, None)) is None:
                     msg = f"registry {self.host} unreachable after {attempt} tries ({type(e).__name__}: {e})"
-                    raise RegistryError(msg, "check the registry address and that it is running") from e
+                    raise RegistryUnreachableError(msg, "check the registry address and that it is running") from e
             except httpx.HTTPError as e:
                 msg = f"registry {self.host} unreachable ({type(e).__name__}: {e})"
-                raise RegistryError(msg, "check the registry address and that it is running") from e
+                raise RegistryUnreachableError(msg, "check the registry address and that it is running") from e
             else:
                 delay = retry_delay(attempt, resp.status_code, resp.headers.get("Retry-After"))
                 if resp.status_code not in TRANSIENT_STATUSES or delay is None:
                     return resp
-            log.info("registry %s: %s %s failed (try %d), retrying in %.1f s", self.host, method, url, attempt, delay)
+            # Debug, not info: the outcome is what a person needs (a success, or an error naming the tries).
+            log.debug("registry %s: %s %s failed (try %d), retrying in %.1f s", self.host, method, url, attempt, delay)
             time.sleep(delay)
         raise AssertionError("unreachable: the last try returns or raises")  # pragma: no cover
 
