@@ -88,7 +88,8 @@ def main() -> int:
     args = parser.parse_args()
     namespace = f"bench-fresh-{uuid.uuid4().hex[:8]}"
     results: dict[str, dict[str, object]] = {}
-    with tempfile.TemporaryDirectory(prefix="cargohold-fresh-") as tmp, second_host("chbench", Path(tmp)) as host:
+    tmpdir = tempfile.TemporaryDirectory(prefix="cargohold-fresh-")
+    with tmpdir as tmp, second_host("chbench", Path(tmp), slot=1) as host:
         work = Path(tmp)
         base = copy_repo(work / "base")
         results["cold (fresh engine, empty cache)"] = timed_build(

@@ -5,7 +5,9 @@ on port 53 of every address). So the second runner gets a namespace of its
 own, made here with ``ip netns`` and a veth pair, NAT to the outside for
 package registries, and a small TCP relay so that the host's loopback registry
 answers at the host end of the veth pair. Everything is torn down afterwards.
-Only addresses this test creates are used.
+Only addresses this test creates are used. Each ``slot`` has a subnet of its
+own, so several hosts (a test and a benchmark, or two runners) can exist at once
+as long as each uses a different slot and name.
 """
 
 from __future__ import annotations
@@ -22,9 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-HOST_ADDR: Final = "10.201.77.1"
-NS_ADDR: Final = "10.201.77.2"
-SUBNET: Final = "10.201.77.0/30"
+SUBNET_BASE: Final = 77  # slot n uses 10.201.(77+n).0/30
+
+
+def addresses(slot: int) -> tuple[str, str, str]:
+    """The host end, the namespace end, and the /30 subnet of a slot."""
+    net = f"10.201.{SUBNET_BASE + slot}"
+    return f"{net}.1", f"{net}.2", f"{net}.0/30"
 
 
 @dataclass(frozen=True)
@@ -38,21 +44,22 @@ class TestHost:
 
 
 @contextlib.contextmanager
-def second_host(name: str, work: Path, registry_port: int = 5000) -> Iterator[TestHost]:
+def second_host(name: str, work: Path, registry_port: int = 5000, slot: int = 0) -> Iterator[TestHost]:
     """Create the namespace, its network and the registry relay; remove them all on exit."""
+    host_addr, ns_addr, subnet = addresses(slot)
     iptables = shutil.which("iptables-legacy") or "iptables"
     veth = f"vh-{name}"[:15]
-    nat = ["-t", "nat", "POSTROUTING", "-s", SUBNET, "!", "-o", veth, "-j", "MASQUERADE"]
+    nat = ["-t", "nat", "POSTROUTING", "-s", subnet, "!", "-o", veth, "-j", "MASQUERADE"]
     forward = [["FORWARD", "-i", veth, "-j", "ACCEPT"], ["FORWARD", "-o", veth, "-j", "ACCEPT"]]
-    relay = _Relay((HOST_ADDR, registry_port), ("127.0.0.1", registry_port))
+    relay = _Relay((host_addr, registry_port), ("127.0.0.1", registry_port))
     _remove(name, iptables, nat, forward)  # what a run that died part-way may have left
     try:
         _sh("ip", "netns", "add", name)
         _sh("ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", name)
-        _sh("ip", "addr", "add", f"{HOST_ADDR}/30", "dev", veth)
+        _sh("ip", "addr", "add", f"{host_addr}/30", "dev", veth)
         _sh("ip", "link", "set", veth, "up")
-        for step in (["addr", "add", f"{NS_ADDR}/30", "dev", "eth0"], ["link", "set", "eth0", "up"],
-                     ["link", "set", "lo", "up"], ["route", "add", "default", "via", HOST_ADDR]):  # fmt: skip
+        for step in (["addr", "add", f"{ns_addr}/30", "dev", "eth0"], ["link", "set", "eth0", "up"],
+                     ["link", "set", "lo", "up"], ["route", "add", "default", "via", host_addr]):  # fmt: skip
             _sh("ip", "netns", "exec", name, "ip", *step)
         Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")
         _sh(iptables, nat[0], nat[1], "-A", *nat[2:])
@@ -63,8 +70,8 @@ def second_host(name: str, work: Path, registry_port: int = 5000) -> Iterator[Te
         shutil.copy2("/etc/resolv.conf", netns_etc / "resolv.conf")  # the host's resolver, reached through NAT
         relay.start()
         config = work / "engine.json"
-        config.write_text(json.dumps({"registries": {f"{HOST_ADDR}:{registry_port}": {"http": True}}}))
-        yield TestHost(name, f"{HOST_ADDR}:{registry_port}", config)
+        config.write_text(json.dumps({"registries": {f"{host_addr}:{registry_port}": {"http": True}}}))
+        yield TestHost(name, f"{host_addr}:{registry_port}", config)
     finally:
         relay.stop()
         _remove(name, iptables, nat, forward)
