@@ -334,7 +334,7 @@ def apply_overrides(raw: Mapping[str, Any], environ: Mapping[str, str]) -> dict[
     doc = _merge({}, raw)
     if (machine := user_config_path(environ)).is_file():
         try:
-            doc = _merge(doc, tomllib.loads(machine.read_text()))
+            doc = _merge(doc, _this_repository_part(tomllib.loads(machine.read_text()), doc))
         except tomllib.TOMLDecodeError as e:
             raise ConfigError([f"not valid TOML ({e})"], str(machine)) from None
     if fragment := environ.get(OVERRIDES_VAR):
@@ -351,6 +351,15 @@ def apply_overrides(raw: Mapping[str, Any], environ: Mapping[str, str]) -> dict[
     if CA_VAR in environ:
         doc.setdefault("build", {})["ca-certificates"] = [p for p in environ[CA_VAR].split(":") if p]
     return doc
+
+
+def _this_repository_part(machine: dict[str, Any], doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The machine file serves every repository on the machine: its tables for services this one lacks are left out."""
+    services = machine.get("services")
+    if not isinstance(services, Mapping):
+        return machine
+    known = doc.get("services", {})
+    return {**machine, "services": {name: table for name, table in services.items() if name in known}}
 
 
 def user_config_path(environ: Mapping[str, str] = os.environ) -> Path:
