@@ -68,6 +68,8 @@ _CONFIG_SHIM: Final = (
 )
 NETNS_VAR: Final = "CARGOHOLD_ENGINE_NETNS"  # run the engine in this network namespace (ip netns)
 CONFIG_VAR: Final = "CARGOHOLD_ENGINE_CONFIG"  # an engine.json of its own (registries, mirrors)
+# Also listen here (tcp://address:port), for clients on other machines (_EXPERIMENTAL_DAGGER_RUNNER_HOST).
+LISTEN_VAR: Final = "CARGOHOLD_ENGINE_LISTEN"
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,7 @@ class NativeEngine:
             str(self.home / "state"),
             "--addr",
             f"unix://{self.socket}",
+            *(["--addr", listen] if (listen := os.environ.get(LISTEN_VAR)) else []),
             *_network_flags(),
         ]
 
