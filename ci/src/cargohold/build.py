@@ -26,6 +26,7 @@ import anyio
 import dagger
 from dagger import Doc
 
+from cargohold import telemetry
 from cargohold.config import Config, ServiceConfig, ServiceKind
 from cargohold.errors import CargoholdError
 from cargohold.image_facts import ImageFacts, compressed_size, read_image_facts
@@ -239,7 +240,9 @@ async def stage_outputs(
     for wave in stages.waves():
         async with anyio.create_task_group() as tg:
             for stage in wave:
-                tg.start_soon(_stage, job, stages, stage, outputs, records)
+                name, attributes = f"stage {job.target.label} {stage}", telemetry.stage_attributes(
+                    job.target.service, job.target.variant, stage)  # fmt: skip
+                tg.start_soon(telemetry.traced, name, attributes, _stage, job, stages, stage, outputs, records)
     return outputs
 
 
@@ -272,7 +275,9 @@ async def _stage(
 
 def _record(job: Job, stage: str, outcome: Outcome, *, saved: float = 0.0, **numbers: float | str) -> StageRecord:
     key = job.keys.image if stage == "runtime" else job.keys.stages[stage]
-    return StageRecord(job.target.service, job.target.variant, stage, key, outcome, saved_seconds=saved, **numbers)  # type: ignore[arg-type]
+    record = StageRecord(job.target.service, job.target.variant, stage, key, outcome, saved_seconds=saved, **numbers)  # type: ignore[arg-type]
+    telemetry.annotate_stage(record)  # on the stage's span, when the run is traced
+    return record
 
 
 def _hit_record(job: Job, stage: str, hit: Hit, seconds: float) -> StageRecord:

@@ -7,12 +7,13 @@ one line; a failing step inside the engine shows the tool's own stderr.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
 import os
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, TypeVar, cast
@@ -23,6 +24,7 @@ import typer
 from dagger import dag
 
 from cargohold import engine as engines
+from cargohold import progress, telemetry
 from cargohold.bootstrap import BootstrapReport, bootstrap, ready_for_lookups, use_local_base_images
 from cargohold.build import (
     BuildRun,
@@ -58,6 +60,8 @@ from cargohold.plan import Plan, decide, lookup_all, references_for
 from cargohold.publish import ReleaseImage, publish, release_images
 from cargohold.reference import Reference
 from cargohold.registry import Credentials, Registry
+from cargohold.report import load_trace, markdown
+from cargohold.report_html import html as report_html
 from cargohold.results import TaskKind, failed, junit_xml, parse_only, summary_lines
 from cargohold.smoke import DEFAULT_PACKAGE, SmokeReport
 from cargohold.source_tree import host_tree
@@ -114,6 +118,7 @@ def ci(
     fail_fast: Annotated[bool, typer.Option("--fail-fast", help="stop at the first failure")] = False,
     junit: Annotated[Path, typer.Option(help="where to write the JUnit XML of every task")] = Path("reports/junit.xml"),
     cache_report: Annotated[Path | None, typer.Option(help="also write the cache report here, as JSON")] = None,
+    trace: Annotated[Path, typer.Option(help="where to write the run's trace (OTLP/JSON)")] = telemetry.DEFAULT_TRACE,
 ) -> None:
     """The main job: lint, unit tests and builds of every service side by side, then integration tests.
 
@@ -126,15 +131,69 @@ def ci(
     root = OPTIONS.config.resolve().parent
     check_contexts(config, root, wanted)  # silent when clean; a dirty context fails here, naming the paths
     ready_for_lookups()
-    planned = make_plan(config, wanted, None)
-    pending = _checks_pending(planned, options) or _integration_pending(_load(), planned, options, root)
-    if planned.all_reused and not pending:  # everything already built and verified: no engine
-        run = anyio.run(_ci_without_engine, planned, options)
-    else:
-        bootstrap()
-        config = _load()
-        run = _run_in_session(lambda: _ci(config, wanted, options))
+    with _observed(trace, _expected(config, wanted, options)):
+        planned = make_plan(config, wanted, None)
+        pending = _checks_pending(planned, options) or _integration_pending(_load(), planned, options, root)
+        if planned.all_reused and not pending:  # everything already built and verified: no engine
+            run = anyio.run(_ci_without_engine, planned, options)
+        else:
+            bootstrap()
+            config = _load()
+            run = _run_in_session(lambda: _ci(config, wanted, options))
+        telemetry.finish_run(run.results)
     _finish_ci(run, junit, cache_report)
+    _step_summary(trace)
+    if failed(run.results):
+        raise typer.Exit(1)
+
+
+@contextlib.contextmanager
+def _observed(trace: Path, expected: list[str]) -> Iterator[None]:
+    """The run's trace (written to ``trace``) and its progress view: live on a terminal, plain lines elsewhere."""
+    live = progress.terminal(sys.stderr) and not OPTIONS.verbose  # -v shows the engine's own output instead
+    with progress.progress_view(expected, live=live) as view, telemetry.traced_run("ci", trace, {}, [view]):
+        yield
+
+
+def _expected(config: Config, wanted: list[BuildTarget], options: CiOptions) -> list[str]:
+    """The spans a run will start, in order: each service's checks, then integration."""
+    kinds = [k for k in (TaskKind.LINT, TaskKind.TEST, TaskKind.BUILD) if k in options.only]
+    names = [f"check {t.service}:{k.value}" for t in wanted for k in kinds]
+    if TaskKind.INTEGRATION in options.only and config.integration is not None:
+        names.append("check integration")
+    return names
+
+
+def _step_summary(trace: Path) -> None:
+    """The run's Markdown summary, appended to ``$GITHUB_STEP_SUMMARY`` when CI sets it."""
+    if summary := os.environ.get("GITHUB_STEP_SUMMARY"):
+        with Path(summary).open("a") as out:
+            out.write(markdown(load_trace(trace)))
+
+
+@app.command()
+def report(
+    trace: Annotated[Path, typer.Option(help="the trace file of a run")] = telemetry.DEFAULT_TRACE,
+    html: Annotated[Path, typer.Option(help="where to write the HTML page")] = Path("reports/report.html"),
+    markdown_file: Annotated[
+        Path | None, typer.Option("--markdown", help="also write the Markdown summary here ('-': print it)")
+    ] = None,
+) -> None:
+    """The report of a run, from its trace file: a self-contained HTML page and a Markdown summary.
+
+    The page has a timeline of the run (tasks on lanes, cache hits) and, per image, its size by layer
+    and its largest paths against its budget, with the findings. Needs no engine.
+    """
+    loaded = load_trace(trace)
+    html.parent.mkdir(parents=True, exist_ok=True)
+    html.write_text(report_html(loaded))
+    typer.echo(f"HTML report: {html}", err=True)
+    if markdown_file is not None and str(markdown_file) == "-":
+        typer.echo(markdown(loaded), nl=False)
+    elif markdown_file is not None:
+        markdown_file.parent.mkdir(parents=True, exist_ok=True)
+        markdown_file.write_text(markdown(loaded))
+        typer.echo(f"Markdown summary: {markdown_file}", err=True)
 
 
 def _checks_pending(planned: Plan, options: CiOptions) -> bool:
@@ -181,8 +240,6 @@ def _finish_ci(run: CiRun, junit: Path, cache_report: Path | None) -> None:
         write_junit(junit.with_name(f"{name}.xml"), xml)
     _print_lines(summary_lines(run.results), err=False)
     typer.echo(f"JUnit XML: {junit}", err=True)
-    if failed(run.results):
-        raise typer.Exit(1)
 
 
 @app.command(name="bootstrap")

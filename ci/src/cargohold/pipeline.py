@@ -20,7 +20,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final
 
@@ -28,6 +28,7 @@ import anyio
 import dagger
 from dagger import dag
 
+from cargohold import telemetry
 from cargohold.build import (
     BuildRun,
     BuiltImage,
@@ -104,7 +105,8 @@ async def run_ci(
         ctx = _Context(run, options, scope)
         async with anyio.create_task_group() as tg:
             for job in jobs:
-                tg.start_soon(_target, ctx, job)
+                attributes = telemetry.target_attributes(job.target.service, job.target.variant, job.keys.image)
+                tg.start_soon(telemetry.traced, f"service {job.target.label}", attributes, _target, ctx, job)
         if TaskKind.INTEGRATION in options.only and suite is not None and config.integration is not None:
             await _integration(ctx, config, jobs, suite, ca_bundle)
     if scope.cancel_called:
@@ -125,6 +127,7 @@ async def _target(ctx: _Context, job: Job) -> None:
     marker = checked_marker(job.cache_registry, label, job.target.variant, job.keys.image)
     if reused is not None:
         run.images[label] = reused
+        telemetry.annotate({"cargohold.image.outcome": "reused", "cargohold.image.reference": reused.reference})
         if TaskKind.BUILD in options.only and (over := await over_budget(job.config, reused)):
             run.results.append(TaskResult(f"{label}:build", TaskKind.BUILD, TaskStatus.FAILED, detail=over))
             ctx.stop_if_fail_fast()
@@ -142,8 +145,11 @@ async def _target(ctx: _Context, job: Job) -> None:
         return
 
     async def build() -> str:
-        image = await publish_runtime(job, stages, outputs, run.records)
+        runtime = telemetry.stage_attributes(label, job.target.variant, "runtime")
+        image = await telemetry.traced(f"stage {job.target.label} runtime", runtime,
+                                       publish_runtime, job, stages, outputs, run.records)  # fmt: skip
         facts = await image_facts(job.config, image)
+        telemetry.annotate_facts(facts, image.reference)
         if problems := gate_problems(facts, svc.allow_findings):
             msg = f"{image.service}:{image.variant} failed its image gate: " + "; ".join(problems)
             raise CargoholdError(msg, "\n".join(facts.lines()))
@@ -170,6 +176,7 @@ async def _target(ctx: _Context, job: Job) -> None:
 async def over_budget(config: Config, image: BuiltImage) -> str:
     """A reused image against today's budget (the budget is not part of the key): why it fails, or ""."""
     size, budget = await size_against_budget(config, image)
+    telemetry.annotate_image(image.reference, image.outcome, size, budget)
     if budget is None or size <= budget:
         return ""
     return f"over its budget: {size / 1e6:.1f} MB compressed, budget {budget / 1e6:.1f} MB (facts: ./dev build)"
@@ -183,10 +190,12 @@ async def verified_run(config: Config, built: BuildRun, options: CiOptions) -> C
     """
     run = CiRun(images={image.service: image for image in built.images}, records=built.records)
     for image in built.images:
-        for kind in _checks(options):
-            over = await over_budget(config, image) if kind is TaskKind.BUILD else ""
-            status = TaskStatus.FAILED if over else TaskStatus.SKIPPED
-            run.results.append(TaskResult(f"{image.service}:{kind.value}", kind, status, detail=over or IDENTICAL))
+        attributes = telemetry.target_attributes(image.service, image.variant, image.key)
+        with telemetry.span(f"service {image.service}:{image.variant}", attributes):
+            for kind in _checks(options):
+                over = await over_budget(config, image) if kind is TaskKind.BUILD else ""
+                status = TaskStatus.FAILED if over else TaskStatus.SKIPPED
+                run.results.append(TaskResult(f"{image.service}:{kind.value}", kind, status, detail=over or IDENTICAL))
     if TaskKind.INTEGRATION in options.only:
         run.results.append(_skipped("integration", TaskKind.INTEGRATION))
     return run
@@ -211,16 +220,20 @@ async def _commands(ctr: dagger.Container, commands: Sequence[str]) -> str:
 
 
 async def _task(ctx: _Context, name: str, kind: TaskKind, work: Callable[[], Awaitable[str]]) -> None:
-    """Run one task and record its result; a failure is recorded, never raised."""
-    began = time.monotonic()
-    try:
-        detail = await work()
-    except (dagger.ExecError, dagger.QueryError, CargoholdError) as e:
-        ctx.run.results.append(_failure(name, kind, time.monotonic() - began, e))
+    """Run one task in its span and record its result; a failure is recorded, never raised."""
+    with telemetry.span(f"check {name}", telemetry.check_attributes(name, kind)):
+        began = time.monotonic()
+        try:
+            result = TaskResult(name, kind, TaskStatus.PASSED, detail=await work())
+        except (dagger.ExecError, dagger.QueryError, CargoholdError) as e:
+            result = _failure(name, kind, time.monotonic() - began, e)
+        result = replace(result, seconds=time.monotonic() - began)
+        ctx.run.results.append(result)
+        telemetry.annotate_result(result)
+    if result.status is TaskStatus.FAILED:
         ctx.stop_if_fail_fast()
-        return
-    ctx.run.results.append(TaskResult(name, kind, TaskStatus.PASSED, time.monotonic() - began, detail))
-    log.info("%s passed (%.1f s)", name, time.monotonic() - began)
+    else:
+        log.info("%s passed (%.1f s)", name, result.seconds)
 
 
 def _failure(name: str, kind: TaskKind, seconds: float, error: Exception, detail: str = "") -> TaskResult:
