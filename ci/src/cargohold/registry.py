@@ -26,6 +26,7 @@ from typing import Any, BinaryIO, Final
 
 import httpx
 
+from cargohold.docker_auth import docker_login
 from cargohold.errors import RegistryError, RegistryUnreachableError
 
 OCI_MANIFEST: Final = "application/vnd.oci.image.manifest.v1+json"
@@ -138,7 +139,9 @@ class Registry:
         return f"{scheme}://{self.host}/v2"
 
     def _client(self) -> httpx.Client:
-        return httpx.Client(timeout=self.timeout, auth=_RegistryAuth(self.credentials))
+        login = docker_login(self.host) if self.credentials is None else None  # `docker login`'s, when given none
+        credentials = self.credentials or (Credentials(*login) if login else None)
+        return httpx.Client(timeout=self.timeout, auth=_RegistryAuth(credentials))
 
     def ping(self) -> bool:
         """True when the registry answers its API root."""
