@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -45,3 +47,9 @@ def test_an_explicit_override_for_a_missing_service_is_still_an_error() -> None:
 def test_validate_accepts_the_adopter_file(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--config", str(ADOPTER), "validate"]) == 0
     assert "valid (project adopter-demo)" in capsys.readouterr().out
+
+
+def test_the_installed_package_has_a_cargohold_command() -> None:
+    scripts = tomllib.loads((ROOT / "ci" / "pyproject.toml").read_text())["project"]["scripts"]
+    module, _, name = scripts["cargohold"].partition(":")
+    assert getattr(importlib.import_module(module), name) is main
