@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from cargohold.cli import main
+from tests.reliability import record
 
 PIN = "python:3.11-slim@sha256:" + "a" * 64
 HEAD = f"""
@@ -68,6 +73,7 @@ CATALOGUE = {
     "bad budget": (HEAD + SERVICE + 'budget = "lots"\n', "services.api.budget"),
     "bad service name": (HEAD + SERVICE.replace("services.api", "services.API"), "service name 'API'"),
     "not TOML": ("[project\n", "not valid TOML"),
+    "unpinned base image": (HEAD.replace(f'node = "{PIN}"', 'node = "node:22"'), "images.node: not pinned by digest"),
 }
 
 
@@ -102,3 +108,72 @@ def test_bad_build_arguments_exit_2_before_anything_starts(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1, err
     assert wanted in err[0]
+
+
+# --- the same catalogue, and bad arguments, through the real command line ---------------------------
+
+ROOT = Path(__file__).parents[2]
+REPO_CONFIG = str(ROOT / "cargohold.toml")
+PUBLISH = ["publish", "--to", "ghcr.io/acme", "--version", "1.0.0"]
+# (argv after --config, extra environment, what the one line must say); none of these may reach an engine.
+BAD_ARGUMENTS = {
+    "unknown command": (["deploy"], {}, "No such command 'deploy'"),
+    "unknown option": (["build", "--bogus"], {}, "No such option: --bogus"),
+    "unknown service (build)": (["build", "--service", "nope"], {}, "unknown service 'nope'"),
+    "unknown service (ci)": (["ci", "--service", "nope"], {}, "unknown service 'nope'"),
+    "unknown variant (build)": (["build", "--service", "backend", "--variant", "rocm"], {}, "unknown variant 'rocm'"),
+    "unknown variant (plan)": (["plan", "--service", "frontend", "--variant", "gpu"], {}, "unknown variant 'gpu'"),
+    "unknown task": (["ci", "--only", "deploy"], {}, "--only deploy: use lint, test, build or integration"),
+    "not a number": (["prune-cache", "--keep", "many"], {}, "Invalid value for '--keep'"),
+    "publish without --to": (["publish", "--version", "1.0.0"], {}, "Missing option '--to'"),
+    "a pasted token": ([*PUBLISH, "--username", "bot", "--token", "ghp_x"], {}, "say where the token is"),
+    "a missing token": ([*PUBLISH, "--username", "bot", "--token", "env:NOT_SET_ANYWHERE"], {}, "missing or empty"),
+    "a token without a user": ([*PUBLISH, "--token", "env:HOME"], {}, "--token needs --username"),
+    "a malformed version": (["publish", "--to", "ghcr.io/acme", "--version", "1.x"], {}, "version '1.x' is not semver"),
+    "neither version nor branch": (["publish", "--to", "ghcr.io/acme"], {}, "give --version for a release"),
+    "an unknown variant to publish": ([*PUBLISH, "--variant", "rocm"], {}, "--variant rocm: no service has it"),
+    "a missing config file": (["validate"], {"config": "/nonexistent/cargohold.toml"}, "/nonexistent/cargohold.toml"),
+    "broken overrides": (["validate"], {"CARGOHOLD_OVERRIDES": "project.name = ["}, "CARGOHOLD_OVERRIDES"),
+    "a bad base-image source": (["plan"], {"CARGOHOLD_BASE_IMAGES": "somewhere"}, "CARGOHOLD_BASE_IMAGES=somewhere"),
+    "a bad registry override": (
+        ["validate"],
+        {"CARGOHOLD_REGISTRY": "Not A Registry"},
+        "project.registry: 'Not A Registry' is not a registry",
+    ),
+}
+
+
+def _run_cli(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("_EXPERIMENTAL_DAGGER", "CARGOHOLD_"))}
+    clean |= {"CARGOHOLD_USER_CONFIG": "/nonexistent/overrides.toml", "CARGOHOLD_ENGINE_DIR": "none"}
+    config = env.pop("config", REPO_CONFIG)
+    return subprocess.run([sys.executable, str(ROOT / "pipelines.py"), "--config", config, *argv],
+                          env=clean | env, capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+
+
+def _cases(tmp_path: Path) -> dict[str, tuple[list[str], dict[str, str], str]]:
+    """Every broken file of the catalogue (``validate``) and every bad argument."""
+    (tmp_path / "svc").mkdir()
+    cases = {}
+    for name, (text, wanted) in CATALOGUE.items():
+        config = tmp_path / f"{len(cases)}.toml"
+        config.write_text(text)
+        cases[f"file: {name}"] = (["validate"], {"config": str(config)}, wanted)
+    arguments = {f"argument: {name}": (argv, dict(env), wanted) for name, (argv, env, wanted) in BAD_ARGUMENTS.items()}
+    return cases | arguments
+
+
+def test_every_bad_input_through_the_real_command_line_exits_2_with_exactly_one_line(tmp_path: Path) -> None:
+    cases = _cases(tmp_path)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        done = dict(zip(cases, pool.map(lambda c: _run_cli(c[0], c[1]), cases.values()), strict=True))
+    problems = []
+    for name, result in done.items():
+        lines = result.stderr.strip().splitlines()
+        wanted = cases[name][2]
+        if result.returncode != 2 or len(lines) != 1 or wanted not in lines[0] or "Traceback" in result.stderr:
+            problems.append(f"{name}: wanted exit 2 and one line with {wanted!r}, got {result.returncode} {lines}")
+    assert not problems, "\n".join(problems)
+    record("bad inputs", "broken cargohold.toml files and bad arguments (real CLI, no engine)",
+           f"{len(CATALOGUE)} broken files, {len(BAD_ARGUMENTS)} bad arguments or settings",
+           "each: exit 2, exactly one line on stderr, no traceback", bad_inputs=len(cases))  # fmt: skip

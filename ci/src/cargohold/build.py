@@ -40,7 +40,7 @@ from cargohold.stage_cache import (
     Outcome,
     StageRecord,
     export,
-    import_output,
+    import_pulled,
     lookup,
 )
 from cargohold.stages_node import NodeStages
@@ -258,9 +258,8 @@ async def _stage(
     entry = CacheEntry.for_stage(job.cache_registry, job.target.service, job.target.variant, stage, key)
     path = stages.output_path(stage)
     began = time.monotonic()
-    if (hit := await lookup(entry)) is not None:
-        outputs[stage] = import_output(hit, path)
-        await outputs[stage].sync()
+    if (hit := await lookup(entry)) is not None and (imported := await import_pulled(hit, path)) is not None:
+        outputs[stage] = imported
         records.append(_hit_record(job, stage, hit, time.monotonic() - began))
         return
     output = stages.stage(stage, outputs)

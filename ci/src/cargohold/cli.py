@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -24,7 +25,7 @@ import typer
 from dagger import dag
 
 from cargohold import engine as engines
-from cargohold import progress, telemetry
+from cargohold import interrupts, progress, telemetry
 from cargohold.bootstrap import BootstrapReport, bootstrap, ready_for_lookups, use_local_base_images
 from cargohold.build import (
     BuildRun,
@@ -57,7 +58,7 @@ from cargohold.pipeline import (
     write_junit,
 )
 from cargohold.plan import Plan, decide, lookup_all, references_for
-from cargohold.publish import ReleaseImage, publish, release_images
+from cargohold.publish import ReleaseImage, check_request, publish, release_images
 from cargohold.reference import Reference
 from cargohold.registry import Credentials, Registry
 from cargohold.report import load_trace, markdown
@@ -312,27 +313,29 @@ def _secret_uri(token: str | None, username: str | None) -> str | None:
 
 async def _engine_side(
     config: Config,
-    images: list[ReleaseImage],
+    prepare: Callable[[Credentials | None], list[ReleaseImage]],
     release: tuple[str, Provenance],
     secret_uri: str | None,
     username: str | None,
 ) -> tuple[list[ReleaseImage], Credentials | None]:
-    """What needs the engine: each image's SBOM, and the token as a dagger.Secret from Dagger's own provider.
+    """What needs the engine: the token as a dagger.Secret from Dagger's own provider, and each image's SBOM.
 
-    The token's plaintext goes only to the registry client: never to a log, an image or a report.
+    The token's plaintext goes only to the registry client: never to a log, an image or a report. The
+    images are prepared with it (``prepare``): the release registry's existing tags may need it.
     """
     bootstrap()
     config = _load()  # again: the bootstrap may point the image references at local base images
     async with engines.session(engines.resolve(start=True)):
+        credentials = None
+        if secret_uri is not None:
+            credentials = Credentials(username or "", await dag.secret(secret_uri).plaintext())
+        images = await anyio.to_thread.run_sync(prepare, credentials)
         root = OPTIONS.config.resolve().parent
         with_sboms = []
         for image in images:
             folder = dag.host().directory(str(root / config.service(image.service).path))
             sbom = await image_sbom(config, image, folder, release[0], release[1].committed)
             with_sboms.append(replace(image, sbom=sbom))
-        credentials = None
-        if secret_uri is not None:
-            credentials = Credentials(username or "", await dag.secret(secret_uri).plaintext())
     return with_sboms, credentials
 
 
@@ -425,6 +428,7 @@ def publish_command(  # noqa: PLR0917 - one typer option each
     """Publish what ci built and checked: every image by digest first, then the tags."""
     secret_uri = _secret_uri(token, username)  # a missing or empty token fails here, before anything else
     config = _load()
+    check_request(config, version, branch, variant or [])
     wanted = [t for name in config.services for t in targets(config, name, None)]
     wanted += [t for v in variant or [] for name in config.services if v in config.service(name).variants
                for t in targets(config, name, v) if t not in wanted]  # fmt: skip
@@ -432,10 +436,13 @@ def publish_command(  # noqa: PLR0917 - one typer option each
     _require_checked(planned)
     root = OPTIONS.config.resolve().parent
     source = provenance(config, root)
-    images = release_images(config, planned, to=to, version=version, branch=branch,
-                            provenance=source, licenses=licenses)  # fmt: skip
+
+    def prepare(credentials: Credentials | None) -> list[ReleaseImage]:
+        return release_images(config, planned, to=to, version=version, branch=branch, provenance=source,
+                              licenses=licenses, credentials=credentials)  # fmt: skip
+
     release = (version or branch or "", source)
-    images, credentials = anyio.run(_engine_side, config, images, release, secret_uri, username)
+    images, credentials = anyio.run(_engine_side, config, prepare, release, secret_uri, username)
     for image in images:
         _print_lines(image.lines(), err=False)
     if dry_run:
@@ -564,6 +571,7 @@ def _print_lines(lines: Sequence[str], *, err: bool = True) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; the process exit code. Known errors: 2 and one line; a failed exec: 1 and its stderr."""
     logging.basicConfig(level=logging.INFO, format="cargohold: %(message)s", stream=sys.stderr)
+    interrupts.install()  # SIGTERM stops a run like Ctrl-C: sessions close, exit 143
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
     try:
         # Without standalone mode, click returns a typer.Exit's code instead of raising it.
@@ -578,6 +586,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code if isinstance(code, int) else 0
 
 
+# The engine's words for a FROM whose reference does not exist: the user's to fix (exit 2), not a crash.
+_MISSING_IMAGE = re.compile(r'failed to resolve (?:source metadata for |image )"?([^"\s]+)"?.*: not found')
 KNOWN_ERRORS = (typer.TyperException, typer.Abort, KeyboardInterrupt, CargoholdError, dagger.QueryError)
 
 
@@ -599,8 +609,12 @@ def _report(error: BaseException) -> int:
     if isinstance(error, dagger.ExecError):
         typer.echo(f"error: {' '.join(error.command)} exited with {error.exit_code}\n{error.stderr.strip()}", err=True)
         return 1
+    if isinstance(error, dagger.QueryError) and (missing := _MISSING_IMAGE.search(str(error))):
+        typer.echo(f"error: image {missing[1]} not found in its registry — fix the reference in cargohold.toml "
+                   "[images] (or its CARGOHOLD_IMAGE_* override), or push that image", err=True)  # fmt: skip
+        return 2
     if isinstance(error, dagger.QueryError):  # the engine refused a step: pulling an image, say
         typer.echo(f"error: {' '.join(str(error).split())[:500]}", err=True)
         return 1
-    typer.echo("interrupted", err=True)
-    return 130
+    typer.echo(f"interrupted ({interrupts.signal_name()})", err=True)
+    return interrupts.exit_code()

@@ -67,6 +67,17 @@ class ProjectConfig(_Model):
     platform: str = "linux/amd64"
     source: str = Field(default="", description="the repository URL, for the org.opencontainers.image.source label")
 
+    @field_validator("registry", "cache")
+    @classmethod
+    def _a_registry_namespace(cls, value: str | None) -> str | None:
+        """``host[:port][/namespace]``, as image references start (checked here, not at the first push)."""
+        if value is not None:
+            try:
+                Reference.parse(f"{value}/x")
+            except ConfigError:
+                raise ValueError(f"{value!r} is not a registry and namespace (host[:port]/namespace)") from None
+        return value
+
 
 class ImagesConfig(_Model):
     """``[images]``: the base images, pinned by digest for real users."""

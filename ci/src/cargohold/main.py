@@ -131,16 +131,16 @@ class Cargohold:
         existing = await anyio.to_thread.run_sync(lookup_all, references_for(keys, registry, config.project.cache))
         planned = decide(keys, existing, registry, None, config.project.cache)
         provenance = Provenance(revision, config.project.source, committed)
+        credentials = Credentials(username, await token.plaintext()) if token is not None else None
         images = await anyio.to_thread.run_sync(
             functools.partial(release_images, config, planned, to=to, version=version, branch=branch,
-                              provenance=provenance, licenses=licenses)
+                              provenance=provenance, licenses=licenses, credentials=credentials)
         )  # fmt: skip
         images = [replace(i, sbom=await image_sbom(config, i, source.directory(config.service(i.service).path),
                                               version or branch or "", committed)) for i in images]  # fmt: skip
         lines = [line for image in images for line in image.lines()]
         if dry_run:
             return "\n".join([*lines, f"dry run: {len(images)} images; nothing written"])
-        credentials = Credentials(username, await token.plaintext()) if token is not None else None
         host = Reference.parse(f"{to}/x").registry
         source_registry = Registry(Reference.parse(f"{registry}/x").registry)
         target = Registry(host, timeout=120.0, credentials=credentials)

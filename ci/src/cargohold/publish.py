@@ -26,9 +26,10 @@ from typing import Any, Final
 from cargohold.build import Provenance
 from cargohold.config import Config
 from cargohold.errors import CargoholdError, ConfigError, RegistryError
+from cargohold.interrupts import deferred
 from cargohold.plan import Plan
 from cargohold.reference import Reference
-from cargohold.registry import OCI_MANIFEST, Registry, sha256_digest
+from cargohold.registry import OCI_MANIFEST, Credentials, Registry, sha256_digest
 from cargohold.sbom import EMPTY, artifact_manifest, component_count, fallback_tag
 from cargohold.stage_cache import CacheEntry
 from cargohold.tags import TagRequest, Version, release_tags
@@ -116,6 +117,21 @@ def prepare(source_registry: Registry, source: Reference, metadata: Mapping[str,
     return config_bytes, manifest_bytes, manifest.get("mediaType", OCI_MANIFEST)
 
 
+def check_request(config: Config, version: str | None, branch: str | None, variants: Sequence[str]) -> None:
+    """Refuse a release that cannot be right, before any registry is asked (pure).
+
+    That is: neither a version nor a branch, a malformed version, a variant no service has.
+    """
+    if version is None and not branch:
+        raise ConfigError(["give --version for a release, or --branch for a branch build"], "command line")
+    if version is not None:
+        Version.parse(version)
+    known = sorted({v for name in config.services for v in config.service(name).variants})
+    if unknown := sorted(set(variants) - set(known)):
+        msg = f"--variant {', '.join(unknown)}: no service has it; the variants are {', '.join(known)}"
+        raise ConfigError([msg], "command line")
+
+
 def release_images(
     config: Config,
     planned: Plan,
@@ -125,8 +141,13 @@ def release_images(
     branch: str | None,
     provenance: Provenance,
     licenses: str,
+    credentials: Credentials | None = None,
 ) -> list[ReleaseImage]:
-    """Every image of the release, prepared: metadata added, digests computed, tags decided."""
+    """Every image of the release, prepared: metadata added, digests computed, tags decided.
+
+    ``credentials`` are the release registry's: its existing tags decide which moving tags may move,
+    and a private repository shows them only to its owner.
+    """
     if version is None and not branch:
         raise ConfigError(["give --version for a release, or --branch for a branch build"], "command line")
     if not provenance.revision:
@@ -143,7 +164,8 @@ def release_images(
         built = source.with_digest(digest)
         config_bytes, manifest, media_type = prepare(source_registry, built, metadata)
         repo = f"{to}/{target.service}"
-        released = existing_versions(Registry(Reference.parse(f"{repo}:x").registry, timeout=30.0), repo)
+        target_registry = Registry(Reference.parse(f"{repo}:x").registry, timeout=30.0, credentials=credentials)
+        released = existing_versions(target_registry, repo)
         svc = config.service(target.service)
         default = svc.variant(None)[0] == target.variant
         request = TagRequest(provenance.revision, target.variant, default, version, branch, released,
@@ -197,9 +219,10 @@ def publish(source_registry: Registry, target_registry: Registry, images: Sequen
     for image in images:
         log.info("publish: %s@%s", image.target, image.digest)
         push_by_digest(source_registry, target_registry, image)
-    for image in images:
-        move_tags(target_registry, image)
-        log.info("publish: %s now tagged %s", image.target, ", ".join(image.tags))
+    with deferred("moving the tags"):  # all of them or, when a registry fails, an error: never cut by a signal
+        for image in images:
+            move_tags(target_registry, image)
+            log.info("publish: %s now tagged %s", image.target, ", ".join(image.tags))
 
 
 @contextlib.contextmanager

@@ -119,6 +119,21 @@ def import_output(hit: Hit, path: str) -> dagger.Directory:
     return dag.container().from_(hit.reference).directory(path)
 
 
+async def import_pulled(hit: Hit, path: str) -> dagger.Directory | None:
+    """The cached output folder, pulled now; None when the engine cannot pull it whole (a miss, logged).
+
+    The engine checks every layer against its digest: a corrupted or truncated entry fails the
+    pull here, and the stage is built instead of failing the build.
+    """
+    output = import_output(hit, path)
+    try:
+        await output.sync()
+    except dagger.QueryError as e:
+        log.warning("cache: %s unreadable, treated as a miss (%s)", hit.reference, _first_line(str(e)))
+        return None
+    return output
+
+
 async def export(entry: CacheEntry, output: dagger.Directory, path: str, seconds: float, key: str) -> tuple[float, str]:
     """Push a stage's output folder; (seconds it took, warning or "") — never raises for registry trouble."""
     began = time.monotonic()

@@ -1,0 +1,73 @@
+"""Interrupts: SIGTERM stops a run the way Ctrl-C does, and a section no signal cuts in half.
+
+Python's default SIGTERM ends the process on the spot: no ``finally`` runs, the
+Dagger session is not closed, and a release may stop between two tag writes.
+``install()`` makes SIGTERM take the SIGINT path instead (inside ``anyio.run``
+that cancels the main task, so every ``async with`` closes), and the exit code
+says which signal it was (130 or 143). ``deferred()`` holds both signals until a
+short critical section is done (moving a release's tags); a second signal
+stops at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+from collections.abc import Iterator
+from types import FrameType
+
+log = logging.getLogger(__name__)
+
+_received: list[int] = []
+
+
+def install() -> None:
+    """Route SIGTERM through the SIGINT handler in force (from the main thread; elsewhere nothing to do)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_term)
+
+
+def _on_term(signum: int, frame: FrameType | None) -> None:
+    _received.append(signum)
+    handler = signal.getsignal(signal.SIGINT)
+    if callable(handler):
+        handler(signal.SIGINT, frame)
+        return
+    raise KeyboardInterrupt
+
+
+def exit_code() -> int:
+    """128 + the signal that stopped the run (SIGINT when none was recorded)."""
+    return 128 + (_received[-1] if _received else signal.SIGINT)
+
+
+def signal_name() -> str:
+    """The name of the signal that stopped the run."""
+    return signal.Signals(exit_code() - 128).name
+
+
+@contextlib.contextmanager
+def deferred(what: str) -> Iterator[None]:
+    """SIGINT and SIGTERM wait until the block is done, then stop the run; a second signal stops it at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+
+    def hold(signum: int, _: FrameType | None) -> None:
+        _received.append(signum)
+        if pending:
+            raise KeyboardInterrupt
+        pending.append(signum)
+        log.warning("%s: finishing %s first (signal again to stop at once)", signal.Signals(signum).name, what)
+
+    previous = {s: signal.signal(s, hold) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if pending:
+        raise KeyboardInterrupt
