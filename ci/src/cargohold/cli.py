@@ -583,6 +583,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not all(isinstance(leaf, KNOWN_ERRORS) for leaf in leaves):
             raise  # our bug: exit 1 with the traceback
         return max(_report(leaf) for leaf in leaves)
+    if code == interrupts.TYPER_INTERRUPTED:  # typer's answer to Ctrl-C (and so to SIGTERM): say which, and how
+        return _report(KeyboardInterrupt())
     return code if isinstance(code, int) else 0
 
 

@@ -17,9 +17,12 @@ import signal
 import threading
 from collections.abc import Iterator
 from types import FrameType
+from typing import Final
 
 log = logging.getLogger(__name__)
 
+# typer returns this exit code for a KeyboardInterrupt (which SIGTERM becomes here); cargohold never uses it.
+TYPER_INTERRUPTED: Final = 130
 _received: list[int] = []
 
 
