@@ -89,19 +89,26 @@ class Credentials:
 
 
 class _RegistryAuth(httpx.Auth):
-    """Basic auth, or the token flow GHCR and Docker Hub use (``WWW-Authenticate: Bearer realm=…``)."""
+    """Basic auth, or the token flow GHCR and Docker Hub use (``WWW-Authenticate: Bearer realm=…``).
+
+    The header that answered a challenge is sent up front on the client's later requests, so an
+    upload streamed from a file (which cannot be sent twice) goes out authorized the first time.
+    """
 
     def __init__(self, credentials: Credentials | None) -> None:
         self._credentials = credentials
+        self._header: str | None = None
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if self._header is not None:
+            request.headers["Authorization"] = self._header
         response = yield request
         challenge = response.headers.get("WWW-Authenticate", "")
         if response.status_code != httpx.codes.UNAUTHORIZED or not challenge:
             return
         scheme, _, params = challenge.partition(" ")
         if scheme.lower() == "basic" and self._credentials is not None:
-            request.headers["Authorization"] = self._basic()
+            request.headers["Authorization"] = self._header = self._basic()
             yield request
         elif scheme.lower() == "bearer":
             fields = dict(re.findall(r'(\w+)="([^"]*)"', params))
@@ -114,7 +121,7 @@ class _RegistryAuth(httpx.Auth):
             token_response.read()
             body = token_response.json() if token_response.is_success else {}
             if token := body.get("token") or body.get("access_token"):
-                request.headers["Authorization"] = f"Bearer {token}"
+                request.headers["Authorization"] = self._header = f"Bearer {token}"
                 yield request
 
     def _basic(self) -> str:
@@ -253,6 +260,11 @@ class Registry:
                 kwargs["content"] = body()
             try:
                 resp = client.request(method, url, follow_redirects=follow, **kwargs)  # type: ignore[arg-type]
+            except httpx.StreamConsumed:
+                # A streamed body met an auth challenge: the auth now knows its header; send a fresh body.
+                if body is None or attempt == MAX_ATTEMPTS:
+                    raise
+                continue
             except httpx.TransportError as e:
                 if (delay := retry_delay(attempt, None)) is None:
                     msg = f"registry {self.host} unreachable after {attempt} tries ({type(e).__name__}: {e})"
