@@ -10,8 +10,10 @@ aggregate wiring, permissions, and the Dagger version matching ``dagger.json``.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -186,3 +188,25 @@ def test_gitlab_reaches_its_engine_as_a_remote_engine_of_the_pinned_version() ->
     assert main["services"]["trigger"]["include"][0] == {"artifact": "child-pipeline.yml", "job": "plan"}
     assert main["ci"]["needs"] == ["services"]
     assert any("examples/gitlab/service-job.yml" in line for line in main["plan"]["script"])
+
+
+@pytest.mark.parametrize("services", [["backend", "frontend"], []])
+def test_gitlab_turns_the_plan_matrix_into_a_child_pipeline_of_the_template(
+    tmp_path: Path, services: list[str]
+) -> None:
+    main, template = (load(p) for p in GITLAB)
+    plan = {"matrix": {"include": [{"service": s, "variant": "default"} for s in services]}, "reused": []}
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    generator = next(line for line in main["plan"]["script"] if "child-pipeline.yml" in line)
+    env = {"PATH": os.environ["PATH"], "CI_PROJECT_PATH": "acme/shop", "CI_COMMIT_SHA": "c0ffee"}
+    subprocess.run(["bash", "-c", generator], cwd=tmp_path, env=env, check=True, timeout=60)
+    child = load(tmp_path / "child-pipeline.yml")
+    assert child.pop("include") == [
+        {"project": "acme/shop", "ref": "c0ffee", "file": GITLAB[1].relative_to(ROOT).as_posix()}
+    ]
+    if services:
+        assert {job["variables"]["SERVICE"] for job in child.values()} == set(services)
+        assert {job["extends"] for job in child.values()} == {".cargohold-service"}
+        assert ".cargohold-service" in template
+    else:
+        assert list(child) == ["nothing to build"]  # a child pipeline needs one job
