@@ -6,6 +6,7 @@ namespace of its own, so nothing here is reused from other tests' runs.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import uuid
@@ -16,6 +17,8 @@ import pytest
 
 from cargohold.bootstrap import BootstrapReport
 from cargohold.local_registry import local_registry_address
+from cargohold.report import checks, images, load_trace, stages, tree_problems
+from tests.integration import chromium
 from tests.integration.workspace import ROOT, copy_repo, runner_env
 
 
@@ -75,17 +78,106 @@ def test_a_lint_error_and_a_failing_unit_test_are_both_reported_and_builds_compl
 
 
 def test_an_image_over_its_budget_fails_ci_with_its_size(
-    clean: tuple[Path, subprocess.CompletedProcess[str]], namespace: str
+    clean: tuple[Path, subprocess.CompletedProcess[str]], namespace: str, tmp_path: Path
 ) -> None:
     repo, _ = clean
     config = repo / "cargohold.toml"
     original = config.read_text()
     config.write_text(original.replace('budget = "100MB"   # the node-only base is most of it', 'budget = "10MB"'))
     try:
-        done = _ci(repo, namespace, "--only", "build", "--service", "frontend")
+        done = _ci(repo, namespace, "--only", "build", "--service", "frontend", "--trace", str(tmp_path / "trace.json"))
     finally:
         config.write_text(original)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "FAILED  frontend:build" in done.stdout
     assert "over its budget" in done.stdout
     assert "budget 10.0 MB" in done.stdout
+    assert "largest layers:" in done.stdout, "wanted the top contributors: the largest layers"
+    assert "largest paths: /" in done.stdout, "wanted the top contributors: the largest paths"
+    trace = load_trace(tmp_path / "trace.json")
+    (build,) = checks(trace)
+    assert (build.attr("task"), build.status) == ("frontend:build", "error")
+    ((label, facts),) = images(trace)
+    assert (label, facts.budget, facts.over_budget) == ("frontend:default", 10**7, True)
+    assert facts.layers, "wanted the layers in the trace, for the report's size chart"
+
+
+# ---- issue 8: the clean run's trace, and its HTML report in a real browser ----------------------------------
+
+
+def _printed_seconds(stdout: str) -> dict[str, float]:
+    """``PASSED  backend:lint   13.9s  …`` → {"backend:lint": 13.9}."""
+    return {m[1]: float(m[2]) for m in re.finditer(r"^  [A-Z]+ +(\S+) +([\d.]+)s", stdout, re.MULTILINE)}
+
+
+def _printed_cache(stderr: str) -> dict[tuple[str, str], str]:
+    """The cache report's rows → {(image, stage): result}."""
+    rows = re.finditer(r"^(\S+:\S+) +(\w+) +(hit|built|reused|skipped) ", stderr, re.MULTILINE)
+    return {(m[1], m[2]): m[3] for m in rows}
+
+
+def test_the_run_leaves_a_trace_whose_spans_form_one_tree_that_matches_the_run(
+    clean: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    repo, done = clean
+    trace = load_trace(repo / "reports" / "trace.json")
+    assert tree_problems(trace) == []
+    assert trace.root.name == "ci"
+    assert trace.root.status == "ok"
+    assert trace.root.attr("passed") == 7
+    printed = _printed_seconds(done.stdout)
+    by_task = {c.attr("task"): c for c in checks(trace)}
+    assert set(by_task) == set(printed) == {
+        "backend:lint", "backend:test", "backend:build", "frontend:lint", "frontend:test", "frontend:build",
+        "integration",
+    }  # fmt: skip
+    for name, span in by_task.items():
+        assert span.attr("task.status") == "passed", (name, span.attributes)
+        assert abs(span.seconds - printed[name]) < 0.1, f"{name}: span {span.seconds:.2f} s, printed {printed[name]} s"
+    ids = {s.span_id: s for s in trace.spans}
+    for name in ("backend:lint", "frontend:build"):  # a service's checks hang under its service span
+        assert (
+            ids[by_task[name].parent_id].name
+            == f"service {name.split(':')[0]}:{'cpu' if 'backend' in name else 'default'}"
+        )
+    assert ids[by_task["integration"].parent_id] == trace.root
+    cache = {
+        (f"{s.attr('service')}:{s.attr('variant')}", s.attr("stage")): s.attr("cache.result") for s in stages(trace)
+    }
+    assert cache == _printed_cache(done.stderr), "wanted the same cache result per stage as the cache report"
+    assert all(s.attr("cache.key") for s in stages(trace))
+    for service in ("backend", "frontend"):
+        build = by_task[f"{service}:build"]
+        assert build.attr("image.digest", "").startswith("sha256:")
+        assert build.attr("image.digest") in done.stdout  # the digest the summary printed
+        assert build.attr("image.compressed_bytes") > 0
+        assert [e for e in build.events if e.name == "image.layer"], "wanted the layers as span events"
+
+
+def test_the_html_report_renders_its_timeline_and_size_charts_in_headless_chromium(
+    clean: tuple[Path, subprocess.CompletedProcess[str]], tmp_path: Path
+) -> None:
+    repo, _ = clean
+    page, md = tmp_path / "report.html", tmp_path / "report.md"
+    argv = [sys.executable, str(ROOT / "pipelines.py"), "report", "--trace", str(repo / "reports" / "trace.json"),
+            "--html", str(page), "--markdown", str(md)]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "| backend:cpu |" in md.read_text()
+    seen = chromium.measured(page, tmp_path)
+    timeline = seen["timeline"]
+    assert timeline["width"] > 800, timeline
+    assert timeline["height"] > 200, timeline
+    assert timeline["bars"] >= 10, timeline
+    assert timeline["drawn"] == timeline["bars"], timeline  # every lane has its bar, laid out with a size
+    assert timeline["built"] >= 4, timeline  # a clean namespace: every stage built
+    charts = {c["image"]: c for c in seen["charts"]}
+    assert set(charts) == {"image-backend-cpu", "image-frontend-default"}, charts
+    for chart in charts.values():
+        assert chart["layers"] >= 2, chart
+        assert chart["drawn"] == chart["layers"], chart
+        assert chart["budget"] == 1, chart
+    png = chromium.screenshot(page, tmp_path / "report.png", tmp_path, size="1280,1400")
+    built, passed = chromium.colour_count(png, (0x4E, 0x79, 0xA7)), chromium.colour_count(png, (0x1A, 0x7F, 0x37))
+    assert built > 500, f"wanted the built stages' bars painted, got {built} px of their blue"
+    assert passed > 500, f"wanted the passed checks' bars painted, got {passed} px of their green"

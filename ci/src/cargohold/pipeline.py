@@ -42,7 +42,7 @@ from cargohold.build import (
 )
 from cargohold.config import Config
 from cargohold.errors import CargoholdError
-from cargohold.image_facts import gate_problems
+from cargohold.image_facts import FindingKind, gate_problems
 from cargohold.integration import JUNIT, app_services, database, suite_container
 from cargohold.keys import SourceTree
 from cargohold.results import TaskKind, TaskResult, TaskStatus, tail
@@ -174,12 +174,21 @@ async def _target(ctx: _Context, job: Job) -> None:
 
 
 async def over_budget(config: Config, image: BuiltImage) -> str:
-    """A reused image against today's budget (the budget is not part of the key): why it fails, or ""."""
+    """A reused image against today's budget (the budget is not part of the key): why it fails, or "".
+
+    Within budget, the manifest alone says so. Over it, the image's facts are read too (layer
+    listings: cached on disk, else downloaded once), so the failure names the largest layers and paths.
+    """
     size, budget = await size_against_budget(config, image)
     telemetry.annotate_image(image.reference, image.outcome, size, budget)
     if budget is None or size <= budget:
         return ""
-    return f"over its budget: {size / 1e6:.1f} MB compressed, budget {budget / 1e6:.1f} MB (facts: ./dev build)"
+    facts = await image_facts(config, image)
+    telemetry.annotate_facts(facts, image.reference)
+    why = next((f.message for f in facts.findings if f.kind is FindingKind.OVER_BUDGET), "")
+    paths = ", ".join(f"{path} ({n / 1e6:.1f} MB)" for path, n in facts.largest_paths[:5])
+    sizes = f"{size / 1e6:.1f} MB compressed, budget {budget / 1e6:.1f} MB"
+    return f"over its budget: {sizes}; {why}; largest paths: {paths}"
 
 
 async def verified_run(config: Config, built: BuildRun, options: CiOptions) -> CiRun:

@@ -97,7 +97,7 @@ class ProgressView(SpanProcessor):
         title = (f"{counts['running']} running · {counts['waiting']} waiting · {counts['hit']} from the cache"
                  + (f" · {counts['failed']} failed" if counts["failed"] else ""))  # fmt: skip
         table = Table(title=title, title_justify="left", expand=False, show_edge=False)
-        for column, justify in (("task", "left"), ("state", "left"), ("time", "right"), ("", "left")):
+        for column, justify in (("task", "left"), ("state", "left"), ("time", "right"), ("note", "left")):
             table.add_column(column, justify=justify)  # type: ignore[arg-type]
         now = time.monotonic()
         for row in sorted(rows, key=_order):
@@ -111,10 +111,20 @@ class ProgressView(SpanProcessor):
         return self.table()
 
 
-def _order(row: Row) -> tuple[str, int, str]:
+_CHECKS: Final = ("lint", "test", "build")
+
+
+def _order(row: Row) -> tuple[str, int, int, str]:
+    """A service's row, its stages, then its checks (lint, test, build); integration last."""
     kind, _, rest = row.name.partition(" ")
-    service = rest.split(":")[0].split(" ")[0] if kind != "check" or ":" in rest else "~"  # integration last
-    return service, {"service": 0, "stage": 1, "check": 2}.get(kind, 3), rest
+    service = rest.split(":")[0].split(" ")[0] if kind != "check" or ":" in rest else "~"
+    check = rest.rpartition(":")[2]
+    return (
+        service,
+        {"service": 0, "stage": 1, "check": 2}.get(kind, 3),
+        _CHECKS.index(check) if check in _CHECKS else 9,
+        rest,
+    )
 
 
 @contextmanager

@@ -22,7 +22,16 @@ WIDTH: Final = 780  # the drawing area of each chart, in px
 LABEL: Final = 240  # the lane labels left of it
 ROW: Final = 22
 MAX_TICKS: Final = 12
-PALETTE: Final = ("#4e79a7", "#f28e2b", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")
+PALETTE: Final = (
+    "#f28e2b",
+    "#76b7b2",
+    "#edc948",
+    "#b07aa1",
+    "#ff9da7",
+    "#9c755f",
+    "#59a14f",
+    "#bab0ac",
+)  # not the bars' colours
 _ORDER: Final = {"service": 0, "stage": 1, "check": 2}
 
 CSS: Final = """
@@ -31,7 +40,7 @@ h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 18px; margin: 28px 0 8p
 .meta { color: #57606a; margin: 0; }
 .passed { color: #1a7f37; } .failed { color: #cf222e; } .skipped { color: #6e7781; }
 table { border-collapse: collapse; } td, th { padding: 3px 10px; border-bottom: 1px solid #d0d7de; text-align: left; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 svg text { font: 12px system-ui, sans-serif; fill: #1f2328; } svg .axis { fill: #57606a; font-size: 11px; }
 .grid { stroke: #eaeef2; } .lane-label { dominant-baseline: middle; }
 .bar.service { fill: #eaeef2; stroke: #afb8c1; } .bar.stage.hit { fill: #4ac26b; } .bar.stage.built { fill: #4e79a7; }
@@ -241,7 +250,7 @@ def layers_svg(facts: ImageFacts) -> str:
     layers = sorted(facts.layers, key=lambda layer: -layer.compressed_size)
     scale = WIDTH / max(facts.compressed_size, facts.budget or 0, 1) / 1.08
     height = 70 + 18 * len(layers)
-    parts = [_svg('class="size-chart layers"', WIDTH + 40, height)]
+    parts = [_svg('class="size-chart layers"', LABEL + WIDTH, height)]
     left = 0.0
     segments = [(lf.compressed_size, lf.uncompressed_size, lf.created_by or lf.digest[:19]) for lf in layers]
     if not segments:
@@ -260,8 +269,11 @@ def layers_svg(facts: ImageFacts) -> str:
     parts.append(f'<text x="0" y="13">{format_size(facts.compressed_size)} compressed</text>')
     if facts.budget is not None:
         bx = facts.budget * scale
+        left_of_line = bx > LABEL  # room for the label before the line; else after it
+        anchor, tx = ("end", bx - 4) if left_of_line else ("start", bx + 4)
+        label = f"budget {format_size(facts.budget)}"
         parts.append(f'<line class="budget" x1="{bx:.1f}" y1="14" x2="{bx:.1f}" y2="52"/>'
-                     f'<text x="{bx + 4:.1f}" y="13">budget {format_size(facts.budget)}</text>')  # fmt: skip
+                     f'<text x="{tx:.1f}" y="13" text-anchor="{anchor}">{label}</text>')  # fmt: skip
     parts.append("</svg>")
     return "\n".join(parts)
 
@@ -270,7 +282,7 @@ def paths_svg(paths: Sequence[tuple[str, int]]) -> str:
     """The largest paths of the final filesystem as bars (uncompressed)."""
     biggest = max((size for _, size in paths), default=1) or 1
     height = 24 + 18 * len(paths)
-    parts = [_svg('class="size-chart paths"', WIDTH + 40, height),
+    parts = [_svg('class="size-chart paths"', LABEL + WIDTH, height),
              '<text x="0" y="13">largest paths (uncompressed)</text>']  # fmt: skip
     for i, (path, size) in enumerate(paths):
         y = 20 + 18 * i
