@@ -153,6 +153,10 @@ class PythonConfig(_Model):
     prune: tuple[str, ...] = Field(
         default=(), description="globs under site-packages (and the heavy folder) removed before the runtime"
     )
+    bytecode: bool = Field(
+        default=True,
+        description="pip writes .pyc files into the runtime's packages; false: a smaller image, slower first imports",
+    )
 
     @model_validator(mode="after")
     def _bake_needs_output(self) -> PythonConfig:

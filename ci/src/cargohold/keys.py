@@ -107,6 +107,8 @@ def _python_stage_keys(
     _, variant = svc.variant(variant_name)
     heavy_file = variant.heavy or settings.heavy
     builder = {**common, "base": bases["python-build"], "prune": list(settings.prune)}
+    if not settings.bytecode:  # only when set: the keys of every service that keeps the default stay as they were
+        builder["bytecode"] = False
     keys = {
         "heavy": _hash({
             **builder, "stage": "heavy", "requirements": tree.file(heavy_file, name) if heavy_file else None,

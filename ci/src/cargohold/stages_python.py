@@ -128,9 +128,10 @@ class PythonStages:
             return ctr
         if self.wheelhouse is not None:
             ctr = ctr.with_mounted_directory(WHEELHOUSE, self.wheelhouse)
+        install = [*PIP, "install", *self._compile(), "--no-deps", "--target", HEAVY, *self.index_args()]
         return (
             ctr.with_file(f"{SRC}/heavy.txt", self.src.file(heavy_file))
-            .with_exec([*PIP, "install", "--no-deps", "--target", HEAVY, *self.index_args(), "-r", f"{SRC}/heavy.txt"])
+            .with_exec([*install, "-r", f"{SRC}/heavy.txt"])
             .with_(self._prune(HEAVY))
         )
 
@@ -141,7 +142,7 @@ class PythonStages:
         return (
             self._builder()
             .with_file(f"{SRC}/{self.settings.lockfile}", self.src.file(self.settings.lockfile))
-            .with_exec([*PIP, "install", "--no-deps", "-r", f"{SRC}/{self.settings.lockfile}"])
+            .with_exec([*PIP, "install", *self._compile(), "--no-deps", "-r", f"{SRC}/{self.settings.lockfile}"])
             .with_exec([f"{VENV}/bin/python", "-c", pth])
             .with_(self._prune("site"))
         )
@@ -157,6 +158,10 @@ class PythonStages:
             .with_env_variable("PATH", PATH)
             .with_exec(list(self.settings.bake or ()))
         )
+
+    def _compile(self) -> list[str]:
+        """The bytecode flag of pip: ``bytecode = false`` leaves the .pyc files out of the runtime's packages."""
+        return [] if self.settings.bytecode else ["--no-compile"]
 
     def _prune(self, root: str) -> Callable[[dagger.Container], dagger.Container]:
         def apply(ctr: dagger.Container) -> dagger.Container:
