@@ -328,7 +328,8 @@ async def _engine_side(
     async with engines.session(engines.resolve(start=True)):
         credentials = None
         if secret_uri is not None:
-            credentials = Credentials(username or "", await dag.secret(secret_uri).plaintext())
+            # .strip(): a token file usually ends with a newline, which is not part of the token
+            credentials = Credentials(username or "", (await dag.secret(secret_uri).plaintext()).strip())
         images = await anyio.to_thread.run_sync(prepare, credentials)
         root = OPTIONS.config.resolve().parent
         with_sboms = []

@@ -131,7 +131,7 @@ class Cargohold:
         existing = await anyio.to_thread.run_sync(lookup_all, references_for(keys, registry, config.project.cache))
         planned = decide(keys, existing, registry, None, config.project.cache)
         provenance = Provenance(revision, config.project.source, committed)
-        credentials = Credentials(username, await token.plaintext()) if token is not None else None
+        credentials = Credentials(username, (await token.plaintext()).strip()) if token is not None else None
         images = await anyio.to_thread.run_sync(
             functools.partial(release_images, config, planned, to=to, version=version, branch=branch,
                               provenance=provenance, licenses=licenses, credentials=credentials)
