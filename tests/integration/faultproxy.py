@@ -181,13 +181,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _forward(self, *, corrupt: bool = False) -> None:
         body = self._body()
-        conn = http.client.HTTPConnection(*self.upstream, timeout=300)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP and k.lower() != "authorization"}
         if body is not None:
             headers["Content-Length"] = str(len(body))
-        conn.request(self.command, self.path, body=body, headers=headers)
-        resp = conn.getresponse()
-        data = resp.read()
+        conn = http.client.HTTPConnection(*self.upstream, timeout=300)
+        try:
+            conn.request(self.command, self.path, body=body, headers=headers)
+            resp = conn.getresponse()
+            data = resp.read()
+        finally:
+            conn.close()
         if corrupt and data:
             middle = len(data) // 2
             data = data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1 :]
@@ -201,7 +204,6 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if self.command != "HEAD":
             for start in range(0, len(data), _CHUNK):
                 self.wfile.write(data[start : start + _CHUNK])
-        conn.close()
 
     def _status(self, status: int, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
@@ -218,6 +220,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.connection.close()
 
     do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _serve  # noqa: N815 - http.server names them
+
+    def handle(self) -> None:
+        with contextlib.suppress(OSError):  # a client that went away mid-answer (an interrupted run)
+            super().handle()
 
     def log_message(self, *_: object) -> None:
         return
