@@ -234,3 +234,36 @@ def test_no_span_is_recorded_outside_a_traced_run() -> None:
     with telemetry.span("check x") as current:
         assert not current.get_span_context().is_valid
     assert asyncio.iscoroutinefunction(telemetry.traced)
+
+
+def test_the_report_command_writes_the_page_and_the_markdown(
+    traced: tuple[Path, ProgressView, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cargohold.cli import main  # noqa: PLC0415
+
+    page, md = tmp_path / "out" / "report.html", tmp_path / "out" / "report.md"
+    code = main(["report", "--trace", str(traced[0]), "--html", str(page), "--markdown", str(md)])
+    assert code == 0
+    assert page.read_text().startswith("<!doctype html>")
+    assert md.read_text() == markdown(load_trace(traced[0]))
+    assert main(["report", "--trace", str(tmp_path / "missing.json")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: "), err
+    assert "run './dev ci' first" in err[-1], err
+    assert "Traceback" not in "".join(err)
+
+
+def test_ci_appends_its_markdown_to_the_github_step_summary(
+    traced: tuple[Path, ProgressView, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cargohold import cli  # noqa: PLC0415
+
+    summary = tmp_path / "step-summary.md"
+    summary.write_text("earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    cli._step_summary(traced[0])  # noqa: SLF001 - what ci calls after the run
+    written = summary.read_text()
+    assert written == "earlier step\n" + markdown(load_trace(traced[0]))
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY")
+    cli._step_summary(traced[0])  # noqa: SLF001 - without the variable: nothing written anywhere
+    assert summary.read_text() == written

@@ -82,6 +82,11 @@ class ProgressView(SpanProcessor):
         with self._lock:
             row = self.rows.setdefault(span.name, Row(span.name))
             row.state, row.seconds, row.note = state, seconds, note
+            if span.name.startswith("service "):  # its checks that never started will not: skipped
+                service = span.name.removeprefix("service ").partition(":")[0]
+                for other in self.rows.values():
+                    if other.state == "waiting" and other.name.startswith(f"check {service}:"):
+                        other.state, other.note = "skipped", "not run (identical inputs, or an earlier failure)"
         self._say(f"{state:<8} {span.name} ({seconds:.1f} s){'  ' + note if note else ''}")
 
     def _say(self, line: str) -> None:
