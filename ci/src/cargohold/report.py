@@ -207,10 +207,15 @@ def counts(trace: Trace) -> dict[str, int]:
             for status in ("passed", "failed", "skipped")}  # fmt: skip
 
 
+def passed(trace: Trace) -> bool:
+    """True when no task failed and the run did not end in an error."""
+    return not counts(trace)["failed"] and trace.root.status != "error"
+
+
 def headline(trace: Trace) -> str:
     """``ci passed: 7 passed, 0 failed, 0 skipped in 106.6 s``."""
     n = counts(trace)
-    verdict = "failed" if n["failed"] or trace.root.status == "error" else "passed"
+    verdict = "passed" if passed(trace) else "failed"
     return (
         f"{trace.root.name} {verdict}: {n['passed']} passed, {n['failed']} failed, {n['skipped']} skipped "
         f"in {trace.root.seconds:.1f} s"
@@ -231,7 +236,7 @@ _ICON: Final = {"passed": "✅", "failed": "❌", "skipped": "⏭️"}
 
 def markdown(trace: Trace) -> str:
     """The run as a CI job summary: tasks, cache, images, and each failure's output."""
-    lines = [f"## {_ICON['failed' if counts(trace)['failed'] else 'passed']} {headline(trace)}", "",
+    lines = [f"## {_ICON['passed' if passed(trace) else 'failed']} {headline(trace)}", "",
              "| task | status | time | detail |", "|---|---|---:|---|"]  # fmt: skip
     for c in checks(trace):
         status = c.attr("task.status", "?")

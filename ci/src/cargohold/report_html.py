@@ -16,7 +16,7 @@ from html import escape
 from typing import Final
 
 from cargohold.image_facts import ImageFacts, format_size
-from cargohold.report import SpanData, Trace, budget_verdict, checks, headline, images
+from cargohold.report import SpanData, Trace, budget_verdict, checks, headline, images, passed
 
 WIDTH: Final = 780  # the drawing area of each chart, in px
 LABEL: Final = 240  # the lane labels left of it
@@ -57,7 +57,7 @@ pre { background: #f6f8fa; padding: 8px; overflow-x: auto; font-size: 12px; }
 def html(trace: Trace) -> str:
     """The whole page."""
     title = headline(trace)
-    verdict = "failed" if "failed:" in title.split(" ", 2)[1] else "passed"
+    verdict = "passed" if passed(trace) else "failed"
     started = dt.datetime.fromtimestamp(trace.root.start, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     body = [
         f'<header><h1 class="{verdict}">{escape(title)}</h1>',
