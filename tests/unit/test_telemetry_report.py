@@ -267,3 +267,15 @@ def test_ci_appends_its_markdown_to_the_github_step_summary(
     monkeypatch.delenv("GITHUB_STEP_SUMMARY")
     cli._step_summary(traced[0])  # noqa: SLF001 - without the variable: nothing written anywhere
     assert summary.read_text() == written
+
+
+def test_outside_a_traced_run_the_hooks_touch_no_span_of_anyone_else() -> None:
+    from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415
+
+    other = TracerProvider().get_tracer("someone-else")  # e.g. the Dagger SDK's own, under `dagger call`
+    with other.start_as_current_span("their span") as theirs:
+        telemetry.annotate({"cargohold.x": 1})
+        telemetry.annotate_result(TaskResult("a:lint", TaskKind.LINT, TaskStatus.FAILED, 1.0, "boom"))
+        telemetry.annotate_facts(_facts(300 * MB), "ref")
+    assert not theirs.attributes
+    assert not theirs.events

@@ -168,8 +168,9 @@ async def traced(
 
 
 def annotate(attributes: Attributes) -> None:
-    """Add attributes to the current span."""
-    trace.get_current_span().set_attributes(attributes)
+    """Add attributes to the current span of the active run (outside one, e.g. under ``dagger call``: nothing)."""
+    if _active is not None:
+        trace.get_current_span().set_attributes(attributes)
 
 
 # ---- what the hooks record -------------------------------------------------------------------------
@@ -208,6 +209,8 @@ def annotate_stage(record: StageRecord) -> None:
 
 def annotate_result(result: TaskResult, current: trace.Span | None = None) -> None:
     """A task's status, duration and detail on its span; a failure sets the span's status to ERROR."""
+    if current is None and _active is None:
+        return
     target = current or trace.get_current_span()
     target.set_attributes(
         {
@@ -236,6 +239,8 @@ def annotate_image(reference: str, outcome: str, compressed: int, budget: int | 
 
 def annotate_facts(facts: ImageFacts, reference: str) -> None:
     """A built image's facts on the current span: sizes as attributes; layers, paths and findings as events."""
+    if _active is None:
+        return
     annotate_image(reference, "built", facts.compressed_size, facts.budget)
     current = trace.get_current_span()
     current.set_attribute(f"{NS}.image.uncompressed_bytes", facts.uncompressed_size)
