@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -22,20 +21,19 @@ from cargohold.local_registry import local_registry_address
 from cargohold.reference import Reference
 from cargohold.registry import Registry
 from tests.integration.testhost import second_host
-from tests.integration.workspace import ROOT, copy_repo, runner_env
+from tests.integration.workspace import cache_outcomes, cli, copy_repo, new_report, on_host, runner_env
 
 
 def _cli(repo: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, str(ROOT / "pipelines.py"), "--config", str(repo / "cargohold.toml"), *args]
-    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=900, check=False)
+    return cli(repo / "cargohold.toml", env, *args)
 
 
 def _build(repo: Path, env: dict[str, str], *args: str) -> dict[tuple[str, str], str]:
     """Run ``build`` and return (service, stage) → outcome from its cache report."""
-    report = repo / f"cache-report-{uuid.uuid4().hex[:6]}.json"
+    report = new_report(repo)
     done = _cli(repo, env, "build", "--cache-report", str(report), *args)
     assert done.returncode == 0, done.stderr[-3000:]
-    return {(r["service"], r["stage"]): r["outcome"] for r in json.loads(report.read_text())}
+    return cache_outcomes(report)
 
 
 @pytest.fixture(scope="module")
@@ -71,15 +69,7 @@ def test_a_code_change_on_a_fresh_engine_rebuilds_only_the_app_and_reuses_depend
     main_py.write_text(main_py.read_text() + "\n# a code-only change\n")
     # A second engine with empty state, on a test host of its own: only the registry is shared.
     with second_host("chfresh", tmp_path) as host:
-        fresh = runner_env(
-            namespace.replace(local_registry_address(), host.registry),
-            CARGOHOLD_CACHE_DIR=str(tmp_path / "runner2"),
-            CARGOHOLD_LOCAL_REGISTRY=host.registry,
-            CARGOHOLD_ENGINE_NETNS=host.netns,
-            CARGOHOLD_ENGINE_CONFIG=str(host.engine_config),
-            CARGOHOLD_ENGINE_NETWORK="chfresh:10.89.0.0/16",
-            CARGOHOLD_PLAIN_HTTP_REGISTRIES=host.registry,
-        )
+        fresh = on_host(host, namespace, tmp_path / "runner2", "chfresh:10.89.0.0/16")
         try:
             outcomes = _build(repo, fresh, "--service", "backend")
         finally:
