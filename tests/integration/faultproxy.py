@@ -87,6 +87,7 @@ class FaultProxy:
     agents: set[str] = field(default_factory=set)
     released: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    faulted: list[tuple[tuple[str, str], Fault]] = field(default_factory=list)  # (method, path), fault
 
     @property
     def faults(self) -> int:
@@ -96,10 +97,8 @@ class FaultProxy:
     @property
     def retries(self) -> int:
         """Requests repeated after a fault: for every faulted (method, path), the tries beyond the first."""
-        faulted = {key for key, _ in self._faulted}
+        faulted = {key for key, _ in self.faulted}
         return sum(n - 1 for key, n in self.seen.items() if key in faulted and n > 1)
-
-    _faulted: list[tuple[tuple[str, str], Fault]] = field(default_factory=list)
 
     def release(self) -> None:
         """End every stall now."""
@@ -113,7 +112,7 @@ class FaultProxy:
             self.agents.add(agent)
             for rule in self.rules:
                 if rule.picks(method, path, agent):
-                    self._faulted.append(((method, path), rule.fault))
+                    self.faulted.append(((method, path), rule.fault))
                     return rule
         return None
 
