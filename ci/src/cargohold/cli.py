@@ -119,7 +119,9 @@ def ci(
     fail_fast: Annotated[bool, typer.Option("--fail-fast", help="stop at the first failure")] = False,
     junit: Annotated[Path, typer.Option(help="where to write the JUnit XML of every task")] = Path("reports/junit.xml"),
     cache_report: Annotated[Path | None, typer.Option(help="also write the cache report here, as JSON")] = None,
-    trace: Annotated[Path, typer.Option(help="where to write the run's trace (OTLP/JSON)")] = telemetry.DEFAULT_TRACE,
+    trace: Annotated[
+        Path | None, typer.Option(help="where to write the run's trace (OTLP/JSON); default: beside the JUnit XML")
+    ] = None,
 ) -> None:
     """The main job: lint, unit tests and builds of every service side by side, then integration tests.
 
@@ -132,6 +134,7 @@ def ci(
     root = OPTIONS.config.resolve().parent
     check_contexts(config, root, wanted)  # silent when clean; a dirty context fails here, naming the paths
     ready_for_lookups()
+    trace = trace or junit.with_name(telemetry.DEFAULT_TRACE.name)  # the run's reports stay together
     with _observed(trace, _expected(config, wanted, options)):
         planned = make_plan(config, wanted, None)
         pending = _checks_pending(planned, options) or _integration_pending(_load(), planned, options, root)
