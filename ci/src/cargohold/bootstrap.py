@@ -96,13 +96,15 @@ def bootstrap() -> BootstrapReport:
     return BootstrapReport(engine, registry, images, time.monotonic() - began)
 
 
-def ready_for_lookups() -> Engine:
-    """The cheap first half of the bootstrap, before a main command asks the registry anything.
+def ready_for_lookups(*, engine_required: bool = True) -> None:
+    """The cheap first half of the bootstrap, before a command asks the registry anything.
 
-    An engine route must exist (with none, exit 2 naming the options, before a single lookup waits
-    on a registry), and the local registry must answer, started if need be. The engine itself is
-    not started: a run with nothing to do never needs it.
+    The local registry must answer, started if need be. With ``engine_required`` (the main
+    command, ``ci``), an engine route must exist too: with none, exit 2 naming the options before a
+    single lookup waits on a registry. ``build`` leaves it out, so a fresh runner without any engine
+    can still reuse images that exist. The engine itself is not started: a run with nothing to do
+    never needs it.
     """
-    engine = resolve(start=False)
+    if engine_required:
+        resolve(start=False)
     ensure_local_registry()
-    return engine

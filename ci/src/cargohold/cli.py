@@ -274,7 +274,7 @@ def build(
     wanted = targets(config, service, variant)  # bad names fail here, before anything starts
     for report in check_contexts(config, OPTIONS.config.resolve().parent, wanted):
         typer.echo(report.lines()[0], err=True)
-    ready_for_lookups()
+    ready_for_lookups(engine_required=False)  # identical inputs are reused even where no engine exists
     planned = make_plan(config, wanted, None)
     if planned.all_reused:  # identical inputs everywhere: registry calls only, no engine
         run = anyio.run(reuse_all, planned.keys, planned.registry)
