@@ -81,6 +81,7 @@ RELAY_PORT: Final = 5091  # the counting relay in front of it: 127.0.0.1:5091
 DOCKER: Final = "/usr/bin/docker"  # Debian's docker.io 20.10 client
 ENGINE_BIN: Final = Path("/opt/dagger/current/bin")
 CA_BUNDLE: Final = "/etc/ssl/certs/ca-certificates.crt"
+GC_POLICY: Final = {"maxUsedSpace": "40GB", "reservedSpace": "10GB", "minFreeSpace": "2GB"}
 WAYS: Final = ("dockerfile", "raw-dagger", "cargohold")
 SERVICES: Final = ("backend", "frontend")
 SCENARIOS: Final = (
@@ -570,8 +571,9 @@ def smoke(service: str, reference: str, bases: dict[str, str], docker_host: str)
     quiet([DOCKER, "pull", "-q", bases["postgres"]], env)
     with container(env, f"chbench-pg-{tag}", pg):
         time.sleep(3)
+        # The same server on a free port: cargohold's command is the image's entrypoint, the others' the CMD.
         app = ["-e", "DATABASE_URL=postgresql://postgres:bench@127.0.0.1:15432/postgres", "-e", "MIGRATE_ON_START=1",
-               local, "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", "18000"]  # fmt: skip
+               "--entrypoint", "uvicorn", local, "app.main:app", "--host", "127.0.0.1", "--port", "18000"]  # fmt: skip
         with container(env, f"chbench-be-{tag}", app) as name:
             began = time.monotonic()
             health = _wait(lambda: _http("http://127.0.0.1:18000/health"))
@@ -673,6 +675,33 @@ class Results:
         return "\n".join(out)
 
 
+def measure_images(results: Results, docker_host: str, *, smoke_too: bool) -> None:
+    """Bytes and smoke test of each cold image an earlier run pushed, where it has none (or a failed one)."""
+    bases = find_base_images(REGISTRY)
+    for service, ways in results.runs.items():
+        for way, scenarios_run in ways.items():
+            pushed = [r["reference"] for r in scenarios_run.get("cold: build + push", []) if r["ok"] and r["reference"]]
+            if not pushed:
+                continue
+            image = str(pushed[-1]).replace(str(pushed[-1]).split("/", 1)[0], REGISTRY, 1)
+            if way not in results.images.get(service, {}):
+                results.images.setdefault(service, {})[way] = image_bytes(image)
+            if smoke_too and not results.smoke.get(service, {}).get(way, {}).get("ok"):
+                results.smoke.setdefault(service, {})[way] = smoke(service, image, bases, docker_host)
+
+
+def with_gc_policy(engine_config: Path) -> None:
+    """Give the fresh engines a garbage-collection policy of a healthy CI runner.
+
+    By default the engine keeps a share of the disk free: on a disk that is already fuller than
+    that (this machine's, at times), it drops its whole cache after every session, and each
+    "warm" Dagger build would be a cold one. Docker 20.10's builder collects no garbage by default.
+    """
+    config = json.loads(engine_config.read_text())
+    config["gc"] = GC_POLICY
+    engine_config.write_text(json.dumps(config))
+
+
 def machine_facts(docker_host: str) -> dict[str, object]:
     """The machine, the versions and the load when the run began."""
     env = os.environ | {"DOCKER_HOST": docker_host}
@@ -682,7 +711,8 @@ def machine_facts(docker_host: str) -> dict[str, object]:
     mem = next(line for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal"))
     return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpus": os.cpu_count(),
             "memory": mem.split(":")[1].strip(), "kernel": platform.release(), "docker": docker,
-            "dagger": dagger, "cargohold_commit": commit, "loadavg_at_start": os.getloadavg()}  # fmt: skip
+            "dagger": dagger, "cargohold_commit": commit, "loadavg_at_start": os.getloadavg(),
+            "engine_gc": GC_POLICY, "disk_free": shutil.disk_usage("/").free}  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------
@@ -700,10 +730,16 @@ def main() -> int:  # noqa: C901, PLR0912, PLR0915 - one straight script
                         help="the bench's Docker 20.10 daemon (see bench/README.md)")  # fmt: skip
     parser.add_argument("--no-smoke", action="store_true", help="skip the images' smoke tests")
     parser.add_argument("--render", type=Path, help="only print the tables of an earlier run's JSON")
+    parser.add_argument("--measure-images", type=Path, help="measure (and smoke-test) an earlier run's cold images")
     args = parser.parse_args()
-    if args.render:
-        saved = json.loads(args.render.read_text())
-        print(Results(saved["machine"], saved["runs"], saved["images"], saved["smoke"]).markdown())
+    if args.render or args.measure_images:
+        path = args.render or args.measure_images
+        saved = json.loads(path.read_text())
+        results = Results(saved["machine"], saved["runs"], saved["images"], saved["smoke"])
+        if args.measure_images:
+            measure_images(results, args.docker_host, smoke_too=not args.no_smoke)
+            path.write_text(json.dumps(asdict(results), indent=2, default=str) + "\n")
+        print(results.markdown())
         return 0
     services = [s for s in args.services.split(",") if s]
     ways = [w for w in args.ways.split(",") if w]
@@ -720,6 +756,7 @@ def main() -> int:  # noqa: C901, PLR0912, PLR0915 - one straight script
     try:
         with tempfile.TemporaryDirectory(prefix="chbench-") as tmp, \
                 second_host("chbench", Path(tmp), registry_port=RELAY_PORT, slot=1) as host:  # fmt: skip
+            with_gc_policy(host.engine_config)
             for rep in range(args.reps):
                 for service in services:
                     for way_name in ways:
