@@ -295,38 +295,42 @@ def descendants_named(pid: int, name: str) -> set[int]:
     return found
 
 
-def test_sigint_while_pushing_by_digest_moves_no_tag_and_the_rerun_completes(checked: tuple[Path, str]) -> None:
+def _interrupted_publish(
+    checked: tuple[Path, str], release: str, rule: Rule, sig: signal.Signals
+) -> tuple[str, str, dict[str, int]]:
+    """Publish 3.0.0 through a proxy applying ``rule``; send ``sig`` once the rule hits.
+
+    Checks the exit code (130 or 143) and that no process was left behind; returns the release's
+    address on the real registry, the run's stderr and the proxy's counts.
+    """
     repo, namespace = checked
-    release = f"rel-int-pub-{uuid.uuid4().hex[:8]}"
-    rule = Rule("PUT", rf"^/v2/{release}/frontend/manifests/sha256:", "stall", stall=300)
     with fault_proxy(rule) as proxy:
         proc = start(repo, runner_env(namespace), "publish", "--to", f"{proxy.address}/{release}", "--version", "3.0.0")
-        assert rule.hit.wait(600), "publish never pushed the frontend's manifest"
-        code, err, left = interrupt(proc, signal.SIGINT)
-    assert code == 130, err[-2000:]
+        assert rule.hit.wait(600), f"publish never reached {rule.method} {rule.path}"
+        code, err, left = interrupt(proc, sig)
+    assert code == 128 + sig, err[-2000:]
     assert not left, f"processes left behind: {left}"
-    target = f"{local_registry_address()}/{release}"
+    return f"{local_registry_address()}/{release}", err, proxy.counts()
+
+
+def test_sigint_while_pushing_by_digest_moves_no_tag_and_the_rerun_completes(checked: tuple[Path, str]) -> None:
+    release = f"rel-int-pub-{uuid.uuid4().hex[:8]}"
+    rule = Rule("PUT", rf"^/v2/{release}/frontend/manifests/sha256:", "stall", stall=300)
+    target, _, counts = _interrupted_publish(checked, release, rule, signal.SIGINT)
     assert all(release_tags(target, s) == [] for s in SERVICES), "a tag moved"
     rc, _, err = _publish(checked, target, "3.0.0")
     assert rc == 0, err[-2000:]
     assert all("latest" in release_tags(target, s) for s in SERVICES)
     record("interruption", "SIGINT while pushing by digest", "the frontend's manifest push stalled",
            "exit 130, no tag moved; the rerun published every tag", interrupted=1, lost_releases=0,
-           **proxy.counts())  # fmt: skip
+           **counts)  # fmt: skip
 
 
 def test_sigterm_while_moving_tags_finishes_the_tags_first(checked: tuple[Path, str]) -> None:
-    repo, namespace = checked
     release = f"rel-int-tags-{uuid.uuid4().hex[:8]}"
     # The first tag write (not a digest, not the SBOM's sha256-… tag) waits 5 s, then goes through.
     rule = Rule("PUT", rf"^/v2/{release}/\w+/manifests/(?!sha256)", "stall", stall=5, then_forward=True)
-    with fault_proxy(rule) as proxy:
-        proc = start(repo, runner_env(namespace), "publish", "--to", f"{proxy.address}/{release}", "--version", "3.0.0")
-        assert rule.hit.wait(600), "publish never moved a tag"
-        code, err, left = interrupt(proc, signal.SIGTERM)
-    assert code == 143, err[-2000:]
-    assert not left, f"processes left behind: {left}"
-    target = f"{local_registry_address()}/{release}"
+    target, err, counts = _interrupted_publish(checked, release, rule, signal.SIGTERM)
     wanted = {"3.0.0", "3.0", "3", "latest"}
     for service in SERVICES:
         assert wanted <= set(release_tags(target, service)), f"{service}: a half-moved release"
@@ -335,7 +339,7 @@ def test_sigterm_while_moving_tags_finishes_the_tags_first(checked: tuple[Path, 
     assert rc == 0, err[-2000:]
     record("interruption", "SIGTERM while moving tags", "the first tag write stalled 5 s",
            "the tag phase finished (all or nothing), then exit 143; the rerun passed", interrupted=1,
-           lost_releases=0, **proxy.counts())  # fmt: skip
+           lost_releases=0, **counts)  # fmt: skip
 
 
 # --- secrets --------------------------------------------------------------------------------------
