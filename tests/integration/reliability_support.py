@@ -12,7 +12,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -21,21 +20,21 @@ from typing import Final
 from cargohold.local_registry import local_registry_address
 from cargohold.reference import Reference
 from cargohold.registry import Registry
-from tests.integration.workspace import ROOT, copy_repo, runner_env
+from tests.integration import workspace
+from tests.integration.workspace import copy_repo, runner_env
 
 SERVICES: Final = ("backend", "frontend")
 _FIXED_DATE: Final = "2026-01-01T00:00:00Z"
 
 
 def cli(repo: Path, env: dict[str, str], *args: str, timeout: float = 1500) -> subprocess.CompletedProcess[str]:
-    """The real command line, in ``repo``, with ``env``."""
-    argv = [sys.executable, str(ROOT / "pipelines.py"), "--config", str(repo / "cargohold.toml"), *args]
-    return subprocess.run(argv, env=env, cwd=repo, capture_output=True, text=True, timeout=timeout, check=False)
+    """The real command line on ``repo``'s cargohold.toml, run in ``repo``, with ``env``."""
+    return workspace.cli(repo / "cargohold.toml", env, *args, timeout=timeout, cwd=repo)
 
 
 def start(repo: Path, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
     """The real command line, started in the background (for signals)."""
-    argv = [sys.executable, str(ROOT / "pipelines.py"), "--config", str(repo / "cargohold.toml"), *args]
+    argv = workspace.cli_argv(repo / "cargohold.toml", *args)
     return subprocess.Popen(argv, env=env, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

@@ -69,10 +69,12 @@ def cli_argv(config: Path, *args: str) -> list[str]:
     return [sys.executable, str(ROOT / "pipelines.py"), "--config", str(config), *args]
 
 
-def cli(config: Path, env: dict[str, str], *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    """The real command line, in a subprocess, to its end."""
+def cli(
+    config: Path, env: dict[str, str], *args: str, timeout: float = 900, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The real command line, in a subprocess, to its end (in ``cwd``: where relative report paths land)."""
     return subprocess.run(
-        cli_argv(config, *args), env=env, capture_output=True, text=True, timeout=timeout, check=False
+        cli_argv(config, *args), env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
     )
 
 
