@@ -51,8 +51,6 @@ import json
 import os
 import platform
 import shutil
-import socket
-import socketserver
 import statistics
 import subprocess
 import sys
@@ -71,10 +69,13 @@ ROOT: Final = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "ci" / "src"))
 
-from tests.integration.testhost import TestHost, second_host  # noqa: E402
+from tests.integration.testhost import Relay, TestHost, second_host  # noqa: E402
 from tests.integration.workspace import WHEELS, copy_repo, runner_env  # noqa: E402
 
 from cargohold.base_images import find_base_images  # noqa: E402 - after the path is set
+from cargohold.image_facts import image_manifest  # noqa: E402
+from cargohold.reference import Reference  # noqa: E402
+from cargohold.registry import Registry  # noqa: E402
 
 REGISTRY: Final = "127.0.0.1:5000"  # the machine's local registry (never wiped or restarted here)
 RELAY_PORT: Final = 5091  # the counting relay in front of it: 127.0.0.1:5091
@@ -118,40 +119,21 @@ BUCKETS: Final = (
 
 
 class CountingRelay:
-    """A TCP relay to the registry that counts bytes each way: up = pushed, down = pulled."""
+    """A relay to the registry (the test host's) that counts bytes each way: up = pushed, down = pulled."""
 
     def __init__(self, listen: tuple[str, int], target: tuple[str, int]) -> None:
         self.up = 0
         self.down = 0
         self.lock = threading.Lock()
-        relay = self
+        self.relay = Relay(listen, target, self._count, timeout=300)
+        self.relay.start()
 
-        class Handler(socketserver.BaseRequestHandler):
-            def handle(self) -> None:
-                with socket.create_connection(target, timeout=300) as upstream:
-                    other = threading.Thread(target=relay.copy, args=(upstream, self.request, "down"), daemon=True)
-                    other.start()
-                    relay.copy(self.request, upstream, "up")
-                    other.join(timeout=600)
-
-        socketserver.ThreadingTCPServer.allow_reuse_address = True
-        self.server = socketserver.ThreadingTCPServer(listen, Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def copy(self, src: socket.socket, dst: socket.socket, direction: str) -> None:
-        """Pump one direction until it closes, counting."""
-        with contextlib.suppress(OSError):
-            while data := src.recv(262144):
-                dst.sendall(data)
-                with self.lock:
-                    if direction == "up":
-                        self.up += len(data)
-                    else:
-                        self.down += len(data)
-        with contextlib.suppress(OSError):
-            dst.shutdown(socket.SHUT_WR)
+    def _count(self, direction: str, n: int) -> None:
+        with self.lock:
+            if direction == "up":
+                self.up += n
+            else:
+                self.down += n
 
     def take(self) -> tuple[int, int]:
         """The counts since the last call (pushed, pulled), and start again from zero."""
@@ -162,8 +144,7 @@ class CountingRelay:
 
     def close(self) -> None:
         """Stop listening."""
-        self.server.shutdown()
-        self.server.server_close()
+        self.relay.stop()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -458,39 +439,6 @@ def scenarios(way: Way, ctx: Context, relay: CountingRelay) -> dict[str, Measure
 # Images: bytes, what is in them, a smoke test
 
 
-MANIFEST_TYPES: Final = (
-    "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, "
-    "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json"
-)
-
-
-def _get(url: str, accept: str = "") -> IO[bytes]:
-    request = urllib.request.Request(url, headers={"Accept": accept} if accept else {})  # noqa: S310 - loopback
-    return urllib.request.urlopen(request, timeout=300)  # type: ignore[no-any-return]  # noqa: S310
-
-
-def split(reference: str) -> tuple[str, str]:
-    """``host:port/repo[:tag|@digest]`` → (repository, tag or digest), at the local registry."""
-    rest = reference.split("/", 1)[1]
-    if "@" in rest:
-        repo, digest = rest.split("@", 1)
-        return repo.split(":", 1)[0], digest
-    repo, _, tag = rest.rpartition(":")
-    return repo, tag
-
-
-def manifest(reference: str) -> dict[str, object]:
-    """The image manifest (linux/amd64 from an index)."""
-    repo, ref = split(reference)
-    with _get(f"http://{REGISTRY}/v2/{repo}/manifests/{ref}", MANIFEST_TYPES) as response:
-        doc: dict[str, object] = json.load(response)
-    if "manifests" in doc:
-        entries = [m for m in doc["manifests"] if isinstance(m, dict)]  # type: ignore[attr-defined]
-        pick = next(m for m in entries if m.get("platform", {}).get("architecture") == "amd64")
-        return manifest(f"{REGISTRY}/{repo}@{pick['digest']}")
-    return doc
-
-
 class _Counter:
     """A read-only stream that counts what is read from it."""
 
@@ -506,15 +454,15 @@ class _Counter:
 
 def image_bytes(reference: str) -> dict[str, object]:
     """Compressed bytes (manifest), uncompressed bytes (layers unpacked) and the bytes per bucket of paths."""
-    repo, _ = split(reference)
-    doc = manifest(reference)
-    layers = [layer for layer in doc["layers"] if isinstance(layer, dict)]  # type: ignore[attr-defined]
-    config = doc["config"]
-    compressed = sum(int(layer["size"]) for layer in layers) + int(config["size"])  # type: ignore[index]
+    ref = Reference.parse(reference)
+    registry = Registry(REGISTRY, timeout=300.0)
+    _, doc = image_manifest(registry, ref.repository, ref.digest or ref.tag or "latest")
+    layers = doc["layers"]
+    compressed = sum(int(layer["size"]) for layer in layers) + int(doc["config"]["size"])
     uncompressed = 0
     buckets: dict[str, int] = {}
     for layer in layers:
-        with _get(f"http://{REGISTRY}/v2/{repo}/blobs/{layer['digest']}") as blob:
+        with registry.open_blob(ref.repository, str(layer["digest"])) as blob:
             counter = _Counter(gzip.GzipFile(fileobj=blob))  # type: ignore[arg-type]
             with tarfile.open(fileobj=counter, mode="r|") as tar:  # type: ignore[call-overload]
                 for member in tar:

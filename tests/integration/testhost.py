@@ -19,7 +19,7 @@ import socket
 import socketserver
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -51,7 +51,7 @@ def second_host(name: str, work: Path, registry_port: int = 5000, slot: int = 0)
     veth = f"vh-{name}"[:15]
     nat = ["-t", "nat", "POSTROUTING", "-s", subnet, "!", "-o", veth, "-j", "MASQUERADE"]
     forward = [["FORWARD", "-i", veth, "-j", "ACCEPT"], ["FORWARD", "-o", veth, "-j", "ACCEPT"]]
-    relay = _Relay((host_addr, registry_port), ("127.0.0.1", registry_port))
+    relay = Relay((host_addr, registry_port), ("127.0.0.1", registry_port))
     _remove(name, iptables, nat, forward)  # what a run that died part-way may have left
     try:
         _sh("ip", "netns", "add", name)
@@ -93,17 +93,23 @@ def _sh(*argv: str) -> None:
     subprocess.run(argv, check=True, capture_output=True, text=True, timeout=30)
 
 
-class _Relay:
-    """A TCP relay from the namespace's gateway address to the loopback registry."""
+class Relay:
+    """A TCP relay from ``listen`` to ``target``; ``on_bytes(direction, n)`` sees each chunk ("up" = to target)."""
 
-    def __init__(self, listen: tuple[str, int], target: tuple[str, int]) -> None:
+    def __init__(
+        self,
+        listen: tuple[str, int],
+        target: tuple[str, int],
+        on_bytes: Callable[[str, int], None] | None = None,
+        timeout: float = 30.0,
+    ) -> None:
         self.target = target
         relay = self
 
         class Handler(socketserver.BaseRequestHandler):
             def handle(self) -> None:
-                with socket.create_connection(relay.target, timeout=30) as upstream:
-                    _pump(self.request, upstream)
+                with socket.create_connection(relay.target, timeout=timeout) as upstream:
+                    _pump(self.request, upstream, on_bytes, join_timeout=2 * timeout)
 
         socketserver.ThreadingTCPServer.allow_reuse_address = True
         self.server = socketserver.ThreadingTCPServer(listen, Handler, bind_and_activate=False)
@@ -121,17 +127,19 @@ class _Relay:
         self.server.server_close()
 
 
-def _pump(a: socket.socket, b: socket.socket) -> None:
-    """Copy both ways until either side closes."""
+def _pump(a: socket.socket, b: socket.socket, on_bytes: Callable[[str, int], None] | None, join_timeout: float) -> None:
+    """Copy both ways until either side closes (``a`` → ``b`` is "up")."""
 
-    def copy(src: socket.socket, dst: socket.socket) -> None:
+    def copy(src: socket.socket, dst: socket.socket, direction: str) -> None:
         with contextlib.suppress(OSError):
-            while data := src.recv(65536):
+            while data := src.recv(262144):
                 dst.sendall(data)
+                if on_bytes is not None:
+                    on_bytes(direction, len(data))
         with contextlib.suppress(OSError):
             dst.shutdown(socket.SHUT_WR)
 
-    other = threading.Thread(target=copy, args=(b, a), daemon=True)
+    other = threading.Thread(target=copy, args=(b, a, "down"), daemon=True)
     other.start()
-    copy(a, b)
-    other.join(timeout=60)
+    copy(a, b, "up")
+    other.join(timeout=join_timeout)
