@@ -353,7 +353,7 @@ def read_image_facts(
     top: int = 10,
 ) -> ImageFacts:
     """The facts of ``repository:reference`` (a tag or digest); from an index, its linux/amd64 image."""
-    digest, manifest = _image_manifest(registry, repository, reference)
+    digest, manifest = image_manifest(registry, repository, reference)
     config = json.loads(registry.get_blob(repository, str(manifest["config"]["digest"])))
     listings = [_layer_listing(registry, repository, str(layer["digest"])) for layer in manifest["layers"]]
     name = f"{repository}{'@' if reference.startswith('sha256:') else ':'}{reference}"
@@ -362,7 +362,7 @@ def read_image_facts(
 
 def compressed_size(registry: Registry, repository: str, reference: str) -> int:
     """An image's compressed size from its manifest alone (no layer is read)."""
-    _, manifest = _image_manifest(registry, repository, reference)
+    _, manifest = image_manifest(registry, repository, reference)
     return sum(int(layer["size"]) for layer in manifest["layers"])
 
 
@@ -412,7 +412,8 @@ def _write_listing(digest: str, listing: tuple[TarEntry, ...]) -> None:
         _listing_path(digest).write_text(json.dumps([[e.path, e.size, e.kind] for e in listing]))
 
 
-def _image_manifest(registry: Registry, repository: str, reference: str) -> tuple[str, dict[str, Any]]:
+def image_manifest(registry: Registry, repository: str, reference: str) -> tuple[str, dict[str, Any]]:
+    """The digest and manifest of ``repository:reference``; from an index, its linux/amd64 image."""
     digest, manifest = _manifest(registry, repository, reference)
     if manifest.get("mediaType") in (OCI_INDEX, DOCKER_LIST) or "manifests" in manifest:
         return _manifest(registry, repository, amd64_manifest(manifest, repository))
