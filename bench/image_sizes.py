@@ -43,7 +43,7 @@ import dagger
 from dagger import dag
 
 from cargohold.bootstrap import bootstrap
-from cargohold.build import BuildRun, build_all, image_facts, jobs_for
+from cargohold.build import build_all, image_facts, jobs_for
 from cargohold.config import CONFIG_FILE, OVERRIDES_VAR, Config, load_config
 from cargohold.engine import resolve, session
 from cargohold.host_inputs import check_contexts, host_services, keys_for, provenance, service_inputs
@@ -52,6 +52,7 @@ from cargohold.keys import BuildTarget
 from cargohold.local_registry import local_registry_address
 from cargohold.reference import Reference
 from cargohold.registry import DOCKER_LIST, OCI_INDEX, Registry
+from cargohold.reuse import BuildRun
 from cargohold.trust import bundle_file, read_bundle, with_ca_bundle, without_ca_bundle
 
 log = logging.getLogger("bench")

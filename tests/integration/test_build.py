@@ -13,12 +13,13 @@ import pytest
 import pytest_asyncio
 from dagger import dag
 
-from cargohold.build import BuiltImage, build_all, image_facts, jobs_for
+from cargohold.build import build_all, image_facts, jobs_for
 from cargohold.config import Config
 from cargohold.host_inputs import host_services, keys_for, service_inputs
 from cargohold.keys import BuildTarget
 from cargohold.reference import Reference
 from cargohold.registry import Registry
+from cargohold.reuse import PushedImage
 from cargohold.trust import bundle_file, read_bundle
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -27,7 +28,7 @@ TARGETS = [BuildTarget("backend", "cpu"), BuildTarget("frontend", "default")]
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def images(dagger_session: str, config: Config, registry_namespace: str) -> dict[str, BuiltImage]:
+async def images(dagger_session: str, config: Config, registry_namespace: str) -> dict[str, PushedImage]:
     hosts = host_services(config, ROOT, TARGETS)
     bundle = bundle_file(read_bundle(config.ca_bundle_paths()))
     inputs, keys = service_inputs(config, hosts), keys_for(config, hosts)
@@ -46,14 +47,14 @@ async def _sh(reference: str, script: str) -> str:
     return (await dag.container().from_(reference).with_exec(["sh", "-c", script]).stdout()).strip()
 
 
-async def test_runtime_images_run_as_non_root(images: dict[str, BuiltImage]) -> None:
+async def test_runtime_images_run_as_non_root(images: dict[str, PushedImage]) -> None:
     for image in images.values():
         user = _image_config(image.reference).get("User", "")
         assert user not in ("", "root", "0", "0:0"), f"{image.service}: wanted a non-root user, got {user!r}"
     assert await _sh(images["backend"].reference, "id -u") == "10001"
 
 
-async def test_backend_runtime_has_no_compilers_no_pip_and_no_caches(images: dict[str, BuiltImage]) -> None:
+async def test_backend_runtime_has_no_compilers_no_pip_and_no_caches(images: dict[str, PushedImage]) -> None:
     out = await _sh(
         images["backend"].reference,
         "for t in gcc cc g++ pip pip3; do command -v $t; done; "
@@ -62,7 +63,7 @@ async def test_backend_runtime_has_no_compilers_no_pip_and_no_caches(images: dic
     assert out == "end", f"wanted no compilers, pip, caches, host venv or tests in the runtime, found:\n{out}"
 
 
-async def test_backend_has_torch_cpu_and_the_baked_model(images: dict[str, BuiltImage]) -> None:
+async def test_backend_has_torch_cpu_and_the_baked_model(images: dict[str, PushedImage]) -> None:
     out = await _sh(
         images["backend"].reference,
         "python -c 'import torch; print(torch.__version__, torch.cuda.is_available())'; ls /opt/model",
@@ -74,7 +75,7 @@ async def test_backend_has_torch_cpu_and_the_baked_model(images: dict[str, Built
 
 
 async def test_backend_serves_health_and_predictions_with_postgres(
-    images: dict[str, BuiltImage], config: Config
+    images: dict[str, PushedImage], config: Config
 ) -> None:
     db = (
         dag.container()
@@ -107,7 +108,7 @@ async def test_backend_serves_health_and_predictions_with_postgres(
     assert result["recent"][0]["id"] == result["predict"]["id"], "the prediction was not read back from PostgreSQL"
 
 
-async def test_frontend_serves_its_page_without_node_modules_or_sources(images: dict[str, BuiltImage]) -> None:
+async def test_frontend_serves_its_page_without_node_modules_or_sources(images: dict[str, PushedImage]) -> None:
     ref = images["frontend"].reference
     listing = await _sh(
         ref, "ls -A /app; ls -d /app/node_modules /app/src /usr/local/lib/node_modules 2>/dev/null; true"
@@ -151,7 +152,7 @@ print(json.dumps({"health": health, "predict": predict, "recent": get("/predicti
 
 
 async def test_image_facts_find_nothing_wrong_and_both_fit_their_budgets(
-    images: dict[str, BuiltImage], config: Config
+    images: dict[str, PushedImage], config: Config
 ) -> None:
     for image in images.values():
         facts = await image_facts(config, image)

@@ -15,24 +15,22 @@ same. For each target:
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Annotated, Final
+from dataclasses import dataclass
+from typing import Final
 
 import anyio
 import dagger
-from dagger import Doc
 
 from cargohold import telemetry
 from cargohold.config import Config, ServiceConfig, ServiceKind
-from cargohold.errors import CargoholdError
 from cargohold.image_facts import ImageFacts, compressed_size, read_image_facts
 from cargohold.keys import BuildTarget, SourceTree, StageKeys
 from cargohold.reference import Reference
 from cargohold.registry import Registry
+from cargohold.reuse import BuildRun, PushedImage, move_tag, reuse_existing
 from cargohold.stage_cache import (
     LABEL_SECONDS,
     CacheEntry,
@@ -68,25 +66,6 @@ class Provenance:
     revision: str = ""
     source_url: str = ""
     committed: str = ""  # the commit's time, RFC 3339 UTC: a release's "created" (the same on every rerun)
-
-
-@dagger.object_type
-class BuiltImage:
-    """An image that was built (or reused for identical inputs) and is in the registry."""
-
-    service: Annotated[str, Doc("the service")] = dagger.field()
-    variant: Annotated[str, Doc("the variant")] = dagger.field()
-    reference: Annotated[str, Doc("where it is, by digest")] = dagger.field()
-    outcome: Annotated[str, Doc("built, or reused (identical inputs were already in the registry)")] = dagger.field()
-    key: Annotated[str, Doc("the content key of the image's inputs")] = dagger.field()
-
-
-@dataclass
-class BuildRun:
-    """Everything a build produced: the images and the cache report."""
-
-    images: list[BuiltImage] = field(default_factory=list)
-    records: list[StageRecord] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -167,8 +146,8 @@ def finish(job: Job, runtime: dagger.Container) -> dagger.Container:
 
 async def build_all(jobs: list[Job]) -> BuildRun:
     """Every job concurrently; the images in job order and the cache report."""
-    run = BuildRun()
-    done: dict[BuildTarget, BuiltImage] = {}
+    run = BuildRun([], [])
+    done: dict[BuildTarget, PushedImage] = {}
 
     async def one(job: Job) -> None:
         done[job.target] = await build_one(job, run.records)
@@ -180,30 +159,7 @@ async def build_all(jobs: list[Job]) -> BuildRun:
     return run
 
 
-async def reuse_existing(
-    target: BuildTarget, keys: StageKeys, registry: str, records: list[StageRecord]
-) -> BuiltImage | None:
-    """The final image for identical inputs, with its moving tag pointed at it; None when there is none.
-
-    Registry calls only: this is how a run with nothing to build finishes without an engine.
-    """
-    entry = CacheEntry.for_image(registry, target.service, target.variant, keys.image)
-    if (existing := await lookup(entry)) is None:
-        return None
-    records += [StageRecord(target.service, target.variant, s, k, Outcome.SKIPPED) for s, k in keys.stages.items()]
-    records.append(
-        StageRecord(target.service, target.variant, "runtime", keys.image, Outcome.REUSED,
-                    saved_seconds=existing.saved_seconds)
-    )  # fmt: skip
-    await _move_tag(existing.reference, f"{registry}/{target.service}:{target.variant}")
-    log.info("%s: reused %s (identical inputs)", target.label, existing.reference)
-    return BuiltImage(  # type: ignore[call-arg]  # mypy does not see the SDK's dataclass_transform
-        service=target.service, variant=target.variant, reference=existing.reference,
-        outcome=Outcome.REUSED.value, key=keys.image,
-    )  # fmt: skip
-
-
-async def build_one(job: Job, records: list[StageRecord]) -> BuiltImage:
+async def build_one(job: Job, records: list[StageRecord]) -> PushedImage:
     """One target: reuse the final image for identical inputs, else stages (cached or built) and runtime."""
     if (reused := await reuse_existing(job.target, job.keys, job.registry, records)) is not None:
         return reused
@@ -213,7 +169,7 @@ async def build_one(job: Job, records: list[StageRecord]) -> BuiltImage:
 
 async def publish_runtime(
     job: Job, stages: PythonStages | NodeStages, outputs: dict[str, dagger.Directory], records: list[StageRecord]
-) -> BuiltImage:
+) -> PushedImage:
     """Finish the runtime from the stage outputs, push it under its content tag, and move the tag."""
     began = time.monotonic()
     runtime = await finish(job, stages.runtime(outputs)).sync()
@@ -224,12 +180,9 @@ async def publish_runtime(
     )
     reference = await runtime.with_label(LABEL_SECONDS, f"{total:.2f}").publish(str(job.image_entry))
     records.append(_record(job, "runtime", Outcome.BUILT, seconds=seconds))
-    await _move_tag(reference, job.moving_ref)
+    await move_tag(reference, job.moving_ref)
     log.info("%s: built %s", job.target.label, reference)
-    return BuiltImage(  # type: ignore[call-arg]
-        service=job.target.service, variant=job.target.variant, reference=reference, outcome=Outcome.BUILT.value,
-        key=job.keys.image,
-    )  # fmt: skip
+    return PushedImage(job.target.service, job.target.variant, reference, Outcome.BUILT.value, job.keys.image)
 
 
 async def stage_outputs(
@@ -283,33 +236,20 @@ def _hit_record(job: Job, stage: str, hit: Hit, seconds: float) -> StageRecord:
     return _record(job, stage, Outcome.HIT, saved=hit.saved_seconds, seconds=seconds, pulled_bytes=hit.compressed_bytes)
 
 
-async def _move_tag(reference: str, tag_ref: str) -> None:
-    """Point ``tag_ref`` at the manifest ``reference`` names (same repository; no pull, no push of blobs)."""
-    await anyio.to_thread.run_sync(_retag, reference, tag_ref)
-
-
-def _retag(reference: str, tag_ref: str) -> None:
-    ref, target = Reference.parse(reference), Reference.parse(tag_ref)
-    registry = Registry(ref.registry)
-    manifest = registry.get_manifest(ref.repository, str(ref.digest))
-    media_type = json.loads(manifest).get("mediaType", "application/vnd.oci.image.manifest.v1+json")
-    registry.put_manifest(target.repository, str(target.tag), manifest, media_type)
-
-
-def _located(config: Config, image: BuiltImage) -> tuple[Reference, int | None]:
+def _located(config: Config, image: PushedImage) -> tuple[Reference, int | None]:
     """Where a pushed image is, and its variant's budget."""
     svc = config.service(image.service)
     return Reference.parse(image.reference), svc.budget_for(svc.variant(image.variant)[1])
 
 
-async def size_against_budget(config: Config, image: BuiltImage) -> tuple[int, int | None]:
+async def size_against_budget(config: Config, image: PushedImage) -> tuple[int, int | None]:
     """(compressed size, budget) of a pushed image from its manifest alone: the budget check of a reused image."""
     ref, budget = _located(config, image)
     size = await anyio.to_thread.run_sync(compressed_size, Registry(ref.registry), ref.repository, str(ref.digest))
     return size, budget
 
 
-async def image_facts(config: Config, image: BuiltImage) -> ImageFacts:
+async def image_facts(config: Config, image: PushedImage) -> ImageFacts:
     """The facts report of a pushed runtime image, against its variant's budget (read from the registry)."""
     ref, budget = _located(config, image)
     read = functools.partial(
@@ -338,15 +278,3 @@ def jobs_for(
     """One job per target; the cache lives in the image registry unless told otherwise."""
     cache = cache_registry or registry
     return [Job(config, t, inputs[t], keys[t], registry, ca_bundle, provenance, cache) for t in wanted]
-
-
-async def reuse_all(keys: Mapping[BuildTarget, StageKeys], registry: str) -> BuildRun:
-    """Reuse every target's final image (the plan said all exist); no engine."""
-    run = BuildRun()
-    for target, k in keys.items():
-        image = await reuse_existing(target, k, registry, run.records)
-        if image is None:
-            msg = f"{target.label}: its image vanished from {registry} between plan and build"
-            raise CargoholdError(msg, "run the build again")
-        run.images.append(image)
-    return run

@@ -28,14 +28,11 @@ from cargohold import engine as engines
 from cargohold import interrupts, progress, telemetry
 from cargohold.bootstrap import BootstrapReport, bootstrap, ready_for_lookups, use_local_base_images
 from cargohold.build import (
-    BuildRun,
-    BuiltImage,
     Job,
     Provenance,
     build_all,
     image_facts,
     jobs_for,
-    reuse_all,
     size_against_budget,
     targets,
 )
@@ -64,6 +61,7 @@ from cargohold.registry import Credentials, Registry
 from cargohold.report import load_trace, markdown
 from cargohold.report_html import html as report_html
 from cargohold.results import TaskKind, failed, junit_xml, parse_only, summary_lines
+from cargohold.reuse import BuildRun, PushedImage, reuse_all
 from cargohold.smoke import DEFAULT_PACKAGE, SmokeReport
 from cargohold.source_tree import host_tree
 from cargohold.trust import bundle_file, read_bundle
@@ -360,7 +358,7 @@ def _require_checked(planned: Plan) -> None:
         raise CargoholdError(msg, "run './dev ci' first; publish promotes what ci verified, it never builds")
 
 
-def _report_image(config: Config, image: BuiltImage) -> bool:
+def _report_image(config: Config, image: PushedImage) -> bool:
     """Print what a person wants to know of one image; False when it is over its budget.
 
     A built image gets the whole facts report. A reused one was reported when it was built: its

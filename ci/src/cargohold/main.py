@@ -8,6 +8,7 @@ function, so there is one pipeline, not two.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import tomllib
@@ -18,7 +19,7 @@ import anyio
 import dagger
 from dagger import DefaultPath, Doc, Ignore, dag, function, object_type
 
-from cargohold.build import BuiltImage, Provenance, ServiceInputs, build_all, jobs_for, targets
+from cargohold.build import Provenance, ServiceInputs, build_all, jobs_for, targets
 from cargohold.build_context import engine_filters
 from cargohold.config import CONFIG_FILE, OVERRIDES_VAR, Config, ServiceKind, apply_overrides, parse_config
 from cargohold.engine import ENGINE_VERSION
@@ -46,6 +47,17 @@ Source = Annotated[
     DefaultPath("/"),
     Ignore(SOURCE_IGNORE),
 ]
+
+
+@object_type
+class BuiltImage:
+    """An image that was built (or reused for identical inputs) and is in the registry."""
+
+    service: Annotated[str, Doc("the service")] = dagger.field()
+    variant: Annotated[str, Doc("the variant")] = dagger.field()
+    reference: Annotated[str, Doc("where it is, by digest")] = dagger.field()
+    outcome: Annotated[str, Doc("built, or reused (identical inputs were already in the registry)")] = dagger.field()
+    key: Annotated[str, Doc("the content key of the image's inputs")] = dagger.field()
 
 
 @object_type
@@ -78,7 +90,7 @@ class Cargohold:
         wanted = targets(config, service, variant)
         inputs, keys = await _module_keys(config, source, wanted, wheelhouse)
         run = await build_all(jobs_for(config, wanted, inputs, keys, registry=registry, ca_bundle=ca_bundle))
-        return run.images
+        return [BuiltImage(**dataclasses.asdict(image)) for image in run.images]
 
     @function
     async def check(

@@ -30,12 +30,9 @@ from dagger import dag
 
 from cargohold import telemetry
 from cargohold.build import (
-    BuildRun,
-    BuiltImage,
     Job,
     image_facts,
     publish_runtime,
-    reuse_existing,
     size_against_budget,
     stage_outputs,
     stages_for,
@@ -46,6 +43,7 @@ from cargohold.image_facts import FindingKind, gate_problems
 from cargohold.integration import JUNIT, app_services, database, suite_container
 from cargohold.keys import SourceTree
 from cargohold.results import TaskKind, TaskResult, TaskStatus, tail
+from cargohold.reuse import BuildRun, PushedImage, reuse_existing
 from cargohold.stage_cache import CacheEntry, StageRecord, lookup
 
 log = logging.getLogger(__name__)
@@ -66,7 +64,7 @@ class CiRun:
     """Everything a CI run produced."""
 
     results: list[TaskResult] = field(default_factory=list)
-    images: dict[str, BuiltImage] = field(default_factory=dict)  # service → image
+    images: dict[str, PushedImage] = field(default_factory=dict)  # service → image
     records: list[StageRecord] = field(default_factory=list)
     junit_files: dict[str, str] = field(default_factory=dict)  # name → XML text from inside the engine
 
@@ -173,7 +171,7 @@ async def _target(ctx: _Context, job: Job) -> None:
         await _publish_marker(marker)
 
 
-async def over_budget(config: Config, image: BuiltImage) -> str:
+async def over_budget(config: Config, image: PushedImage) -> str:
     """A reused image against today's budget (the budget is not part of the key): why it fails, or "".
 
     Within budget, the manifest alone says so. Over it, the image's facts are read too (layer

@@ -19,15 +19,16 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import anyio
-import dagger
-from dagger import dag
 
 from cargohold.errors import CargoholdError
 from cargohold.reference import Reference
 from cargohold.registry import Registry
+
+if TYPE_CHECKING:
+    import dagger
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,8 @@ def _lookup(entry: CacheEntry) -> Hit | None:
 
 def import_output(hit: Hit, path: str) -> dagger.Directory:
     """The cached output folder (lazy: pulled when a later step reads it)."""
+    from dagger import dag  # noqa: PLC0415 - the SDK only where the engine is used (see reuse.py)
+
     return dag.container().from_(hit.reference).directory(path)
 
 
@@ -125,6 +128,8 @@ async def import_pulled(hit: Hit, path: str) -> dagger.Directory | None:
     The engine checks every layer against its digest: a corrupted or truncated entry fails the
     pull here, and the stage is built instead of failing the build.
     """
+    import dagger  # noqa: PLC0415 - the SDK only where the engine is used
+
     output = import_output(hit, path)
     try:
         await output.sync()
@@ -136,6 +141,9 @@ async def import_pulled(hit: Hit, path: str) -> dagger.Directory | None:
 
 async def export(entry: CacheEntry, output: dagger.Directory, path: str, seconds: float, key: str) -> tuple[float, str]:
     """Push a stage's output folder; (seconds it took, warning or "") — never raises for registry trouble."""
+    import dagger  # noqa: PLC0415 - the SDK only where the engine is used
+    from dagger import dag  # noqa: PLC0415
+
     began = time.monotonic()
     created = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     image = (
