@@ -43,10 +43,11 @@ import dagger
 from dagger import dag
 
 from cargohold.bootstrap import bootstrap
-from cargohold.build import build_all, image_facts, jobs_for
+from cargohold.build import build_all, jobs_for
 from cargohold.config import CONFIG_FILE, OVERRIDES_VAR, Config, load_config
 from cargohold.engine import resolve, session
 from cargohold.host_inputs import check_contexts, host_services, keys_for, provenance, service_inputs
+from cargohold.image_checks import image_facts
 from cargohold.image_facts import ImageFacts, LayerFacts, amd64_manifest, format_size, read_image_facts
 from cargohold.keys import BuildTarget
 from cargohold.local_registry import local_registry_address

@@ -13,9 +13,10 @@ import pytest
 import pytest_asyncio
 from dagger import dag
 
-from cargohold.build import build_all, image_facts, jobs_for
+from cargohold.build import build_all, jobs_for
 from cargohold.config import Config
 from cargohold.host_inputs import host_services, keys_for, service_inputs
+from cargohold.image_checks import image_facts
 from cargohold.keys import BuildTarget
 from cargohold.reference import Reference
 from cargohold.registry import Registry

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from cargohold.build import health_command, image_labels, targets
+from cargohold.build import health_command, image_labels
 from cargohold.config import VariantConfig, load_config
 from cargohold.errors import ConfigError
 from cargohold.keys import BuildTarget
 from cargohold.stages_python import WHEELHOUSE, PythonStages
+from cargohold.targets import targets
 
 ROOT = Path(__file__).parents[2]
 

@@ -19,7 +19,7 @@ import anyio
 import dagger
 from dagger import DefaultPath, Doc, Ignore, dag, function, object_type
 
-from cargohold.build import Provenance, ServiceInputs, build_all, jobs_for, targets
+from cargohold.build import Provenance, ServiceInputs, build_all, jobs_for
 from cargohold.build_context import engine_filters
 from cargohold.config import CONFIG_FILE, OVERRIDES_VAR, Config, ServiceKind, apply_overrides, parse_config
 from cargohold.engine import ENGINE_VERSION
@@ -35,6 +35,7 @@ from cargohold.results import failed, parse_only, summary_lines
 from cargohold.sbom import release_sbom
 from cargohold.smoke import DEFAULT_PACKAGE, SmokeReport, run_smoke
 from cargohold.source_tree import engine_tree, engine_wheelhouse_digest
+from cargohold.targets import targets
 
 # The module reads the repository through an allowlist: configuration and service folders only.
 SOURCE_IGNORE = [

@@ -29,16 +29,10 @@ import dagger
 from dagger import dag
 
 from cargohold import telemetry
-from cargohold.build import (
-    Job,
-    image_facts,
-    publish_runtime,
-    size_against_budget,
-    stage_outputs,
-    stages_for,
-)
+from cargohold.build import Job, publish_runtime, stage_outputs, stages_for
 from cargohold.config import Config
 from cargohold.errors import CargoholdError
+from cargohold.image_checks import image_facts, size_against_budget
 from cargohold.image_facts import FindingKind, gate_problems
 from cargohold.integration import JUNIT, app_services, database, suite_container
 from cargohold.keys import SourceTree
