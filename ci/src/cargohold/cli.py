@@ -3,6 +3,11 @@
 Each command opens one Dagger session and calls the same ``Cargohold``
 methods that ``dagger call`` runs. Errors a user can fix exit with code 2 and
 one line; a failing step inside the engine shows the tool's own stderr.
+
+The Dagger SDK takes seconds to import, so it is imported only where a session
+opens: this module's own imports stay free of it, and a command that needs no
+engine (``plan``, ``validate``, ``report``, a ``build`` that reuses every
+image) never loads it. tests/unit/test_lazy_sdk.py holds that line.
 """
 
 from __future__ import annotations
@@ -17,54 +22,39 @@ import sys
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Annotated, TypeVar, cast
+from typing import TYPE_CHECKING, Annotated, TypeVar, cast
 
 import anyio
-import dagger
 import typer
-from dagger import dag
 
 from cargohold import engine as engines
 from cargohold import interrupts, progress, telemetry
 from cargohold.bootstrap import BootstrapReport, bootstrap, ready_for_lookups, use_local_base_images
-from cargohold.build import (
-    Job,
-    Provenance,
-    build_all,
-    image_facts,
-    jobs_for,
-    size_against_budget,
-    targets,
-)
 from cargohold.cache_report import report_json, report_lines
 from cargohold.config import CONFIG_FILE, Config, ContextConfig, load_config
 from cargohold.errors import CargoholdError, ConfigError
 from cargohold.host_inputs import check_contexts, host_services, keys_for, provenance, service_inputs
+from cargohold.image_checks import image_facts, size_against_budget
 from cargohold.image_facts import gate_problems
 from cargohold.keys import BuildTarget
 from cargohold.local_registry import local_registry_address
-from cargohold.main import Cargohold, image_sbom
-from cargohold.pipeline import (
-    CiOptions,
-    CiRun,
-    IntegrationInputs,
-    checked_marker,
-    integration_marker,
-    run_ci,
-    verified_run,
-    write_junit,
-)
 from cargohold.plan import Plan, decide, lookup_all, references_for
-from cargohold.publish import ReleaseImage, check_request, publish, release_images
 from cargohold.reference import Reference
 from cargohold.registry import Credentials, Registry
 from cargohold.report import load_trace, markdown
 from cargohold.report_html import html as report_html
 from cargohold.results import TaskKind, failed, junit_xml, parse_only, summary_lines
 from cargohold.reuse import BuildRun, PushedImage, reuse_all
-from cargohold.smoke import DEFAULT_PACKAGE, SmokeReport
 from cargohold.source_tree import host_tree
-from cargohold.trust import bundle_file, read_bundle
+from cargohold.targets import targets
+
+if TYPE_CHECKING:  # these import the Dagger SDK: at run time, only inside what opens a session
+    import dagger
+
+    from cargohold.build import Job, Provenance
+    from cargohold.pipeline import CiOptions, CiRun
+    from cargohold.publish import ReleaseImage
+    from cargohold.smoke import SmokeReport
 
 log = logging.getLogger("cargohold")
 T = TypeVar("T")
@@ -126,6 +116,8 @@ def ci(
     Sets up what is missing first (engine, registry, base images). Services whose image already exists
     for identical inputs are skipped green; when nothing needs to run, no engine is started.
     """
+    from cargohold.pipeline import CiOptions  # noqa: PLC0415 - the SDK (see the module docstring)
+
     config = _load()
     options = CiOptions(parse_only(only), fail_fast=fail_fast)
     wanted = [t for name in (service or list(config.services)) for t in targets(config, name, None)]
@@ -200,6 +192,8 @@ def report(
 
 def _checks_pending(planned: Plan, options: CiOptions) -> bool:
     """True when some image exists but its lint and unit tests never passed for these inputs."""
+    from cargohold.pipeline import checked_marker  # noqa: PLC0415 - the SDK (see the module docstring)
+
     if not {TaskKind.LINT, TaskKind.TEST} & options.only:
         return False
     markers = [
@@ -210,6 +204,8 @@ def _checks_pending(planned: Plan, options: CiOptions) -> bool:
 
 def _integration_pending(config: Config, planned: Plan, options: CiOptions, root: Path) -> bool:
     """True when the integration suite must run: selected, configured, and not passed for these images."""
+    from cargohold.pipeline import integration_marker  # noqa: PLC0415 - the SDK (see the module docstring)
+
     if TaskKind.INTEGRATION not in options.only or config.integration is None:
         return False
     tree = host_tree(root / config.integration.path, ContextConfig())
@@ -219,10 +215,16 @@ def _integration_pending(config: Config, planned: Plan, options: CiOptions, root
 
 
 async def _ci_without_engine(planned: Plan, options: CiOptions) -> CiRun:
+    from cargohold.pipeline import verified_run  # noqa: PLC0415 - the SDK (see the module docstring)
+
     return await verified_run(_load(), await reuse_all(planned.keys, planned.registry), options)
 
 
 async def _ci(config: Config, wanted: list[BuildTarget], options: CiOptions) -> CiRun:
+    from dagger import dag  # noqa: PLC0415 - the SDK (see the module docstring)
+
+    from cargohold.pipeline import IntegrationInputs, run_ci  # noqa: PLC0415
+
     root = OPTIONS.config.resolve().parent
     jobs, bundle = _host_jobs(config, wanted)
     suite = None
@@ -234,6 +236,8 @@ async def _ci(config: Config, wanted: list[BuildTarget], options: CiOptions) -> 
 
 def _finish_ci(run: CiRun, junit: Path, cache_report: Path | None) -> None:
     """Print the results, write the reports, and exit non-zero when anything failed."""
+    from cargohold.pipeline import write_junit  # noqa: PLC0415 - the SDK (see the module docstring)
+
     _print_lines(report_lines(run.records))
     if cache_report is not None:
         cache_report.write_text(json.dumps(report_json(run.records), indent=2) + "\n")
@@ -253,12 +257,16 @@ def bootstrap_command() -> None:
 
 @app.command()
 def smoke(
-    package: Annotated[str, typer.Option(help="the PyPI requirement to install")] = DEFAULT_PACKAGE,
+    package: Annotated[
+        str | None, typer.Option(help="the PyPI requirement to install (default: a small pinned one)")
+    ] = None,
 ) -> None:
     """Build from the Python base, pip-install from PyPI, publish, pull back by digest, check."""
+    from cargohold.smoke import DEFAULT_PACKAGE  # noqa: PLC0415 - the SDK (see the module docstring)
+
     _load()
     bootstrap()
-    _print_smoke(_run_in_session(lambda: _smoke(_load(), package)))
+    _print_smoke(_run_in_session(lambda: _smoke(_load(), package or DEFAULT_PACKAGE)))
 
 
 @app.command()
@@ -324,6 +332,10 @@ async def _engine_side(
     The token's plaintext goes only to the registry client: never to a log, an image or a report. The
     images are prepared with it (``prepare``): the release registry's existing tags may need it.
     """
+    from dagger import dag  # noqa: PLC0415 - the SDK (see the module docstring)
+
+    from cargohold.main import image_sbom  # noqa: PLC0415
+
     bootstrap()
     config = _load()  # again: the bootstrap may point the image references at local base images
     async with engines.session(engines.resolve(start=True)):
@@ -347,6 +359,8 @@ def _release_registry(to: str, credentials: Credentials | None) -> Registry:
 
 def _require_checked(planned: Plan) -> None:
     """Publish only images ci built and checked for exactly these inputs."""
+    from cargohold.pipeline import checked_marker  # noqa: PLC0415 - the SDK (see the module docstring)
+
     markers = {
         str(checked_marker(planned.cache_registry, t.service, t.variant, k.image)): t for t, k in planned.keys.items()
     }
@@ -428,6 +442,8 @@ def publish_command(  # noqa: PLR0917 - one typer option each
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print every reference and digest, write nothing")] = False,
 ) -> None:
     """Publish what ci built and checked: every image by digest first, then the tags."""
+    from cargohold.publish import check_request, publish, release_images  # noqa: PLC0415 - the SDK
+
     secret_uri = _secret_uri(token, username)  # a missing or empty token fails here, before anything else
     config = _load()
     check_request(config, version, branch, variant or [])
@@ -511,7 +527,10 @@ def run_registry(config: Config) -> str:
     return config.project.registry or f"{local_registry_address()}/{config.project.name}"
 
 
-async def _smoke(config: Config, package: str = DEFAULT_PACKAGE) -> SmokeReport:
+async def _smoke(config: Config, package: str) -> SmokeReport:
+    from cargohold.main import Cargohold  # noqa: PLC0415 - the SDK (see the module docstring)
+    from cargohold.trust import bundle_file, read_bundle  # noqa: PLC0415
+
     bundle = bundle_file(read_bundle(config.ca_bundle_paths()))
     # @function keeps the plain method for client mode; mypy sees only the decorator's type.
     smoke = cast("Callable[..., Awaitable[SmokeReport]]", Cargohold().smoke)
@@ -519,12 +538,17 @@ async def _smoke(config: Config, package: str = DEFAULT_PACKAGE) -> SmokeReport:
 
 
 async def _build(config: Config, wanted: list[BuildTarget]) -> BuildRun:
+    from cargohold.build import build_all  # noqa: PLC0415 - the SDK (see the module docstring)
+
     jobs, _ = _host_jobs(config, wanted)
     return await build_all(jobs)
 
 
 def _host_jobs(config: Config, wanted: list[BuildTarget]) -> tuple[list[Job], dagger.File | None]:
     """Client mode's jobs: host folders hashed and handed to the engine; and the CA bundle they use."""
+    from cargohold.build import jobs_for  # noqa: PLC0415 - the SDK (see the module docstring)
+    from cargohold.trust import bundle_file, read_bundle  # noqa: PLC0415
+
     root = OPTIONS.config.resolve().parent
     hosts = host_services(config, root, wanted)
     bundle = bundle_file(read_bundle(config.ca_bundle_paths()))
@@ -582,7 +606,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(e.exit_code)
     except BaseException as e:
         leaves = _leaves(e)  # concurrent steps fail as exception groups
-        if not all(isinstance(leaf, KNOWN_ERRORS) for leaf in leaves):
+        if not all(_known(leaf) for leaf in leaves):
             raise  # our bug: exit 1 with the traceback
         return max(_report(leaf) for leaf in leaves)
     if code == interrupts.TYPER_INTERRUPTED:  # typer's answer to Ctrl-C (and so to SIGTERM): say which, and how
@@ -592,7 +616,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # The engine's words for a FROM whose reference does not exist: the user's to fix (exit 2), not a crash.
 _MISSING_IMAGE = re.compile(r'failed to resolve (?:source metadata for |image )"?([^"\s]+)"?.*: not found')
-KNOWN_ERRORS = (typer.TyperException, typer.Abort, KeyboardInterrupt, CargoholdError, dagger.QueryError)
+KNOWN_ERRORS: tuple[type[BaseException], ...] = (typer.TyperException, typer.Abort, KeyboardInterrupt, CargoholdError)
+
+
+def _known(error: BaseException) -> bool:
+    """Ours to report in a line or two; the SDK's errors only where it was imported (nothing else raises them)."""
+    sdk = sys.modules.get("dagger")
+    return isinstance(error, KNOWN_ERRORS) or (sdk is not None and isinstance(error, sdk.QueryError))
 
 
 def _leaves(error: BaseException) -> list[BaseException]:
@@ -610,6 +640,16 @@ def _report(error: BaseException) -> int:
         for line in error.lines():
             typer.echo(f"error: {line}", err=True)
         return 2
+    if isinstance(error, (KeyboardInterrupt, typer.Abort)):  # Ctrl-C, or SIGTERM (see interrupts)
+        typer.echo(f"interrupted ({interrupts.signal_name()})", err=True)
+        return interrupts.exit_code()
+    return _report_engine_error(error)
+
+
+def _report_engine_error(error: BaseException) -> int:
+    """A step that failed inside the engine (its stderr), or one the engine refused (pulling an image, say)."""
+    import dagger  # noqa: PLC0415 - already imported: the error came from it
+
     if isinstance(error, dagger.ExecError):
         typer.echo(f"error: {' '.join(error.command)} exited with {error.exit_code}\n{error.stderr.strip()}", err=True)
         return 1
@@ -617,8 +657,5 @@ def _report(error: BaseException) -> int:
         typer.echo(f"error: image {missing[1]} not found in its registry — fix the reference in cargohold.toml "
                    "[images] (or its CARGOHOLD_IMAGE_* override), or push that image", err=True)  # fmt: skip
         return 2
-    if isinstance(error, dagger.QueryError):  # the engine refused a step: pulling an image, say
-        typer.echo(f"error: {' '.join(str(error).split())[:500]}", err=True)
-        return 1
-    typer.echo(f"interrupted ({interrupts.signal_name()})", err=True)
-    return interrupts.exit_code()
+    typer.echo(f"error: {' '.join(str(error).split())[:500]}", err=True)
+    return 1

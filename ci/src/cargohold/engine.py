@@ -29,8 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, TextIO
 
-import dagger
-
 from cargohold.errors import EngineError
 from cargohold.paths import state_path
 
@@ -160,6 +158,8 @@ def resolve(*, start: bool = True) -> Engine:
 @asynccontextmanager
 async def session(engine: Engine, log_output: TextIO | None = None) -> AsyncIterator[str]:
     """A Dagger session on ``engine``; yields the engine's version."""
+    import dagger  # noqa: PLC0415 - the SDK only when a session opens: resolving an engine needs none
+
     engine.export()
     async with AsyncExitStack() as stack:
         try:

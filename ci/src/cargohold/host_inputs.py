@@ -11,15 +11,16 @@ import datetime as dt
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from dagger import dag
-
-from cargohold.build import Provenance, ServiceInputs
 from cargohold.build_context import ContextReport, engine_filters, scan
 from cargohold.config import Config, ServiceConfig
 from cargohold.errors import BuildContextError, ConfigError
 from cargohold.keys import BuildTarget, SourceTree, StageKeys, base_digests, service_keys
 from cargohold.source_tree import host_tree, host_wheelhouse_digest
+
+if TYPE_CHECKING:  # the SDK (and build, which imports it) only for what reaches the engine
+    from cargohold.build import Provenance, ServiceInputs
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,10 @@ def keys_for(config: Config, hosts: dict[BuildTarget, HostService]) -> dict[Buil
 
 def service_inputs(config: Config, hosts: dict[BuildTarget, HostService]) -> dict[BuildTarget, ServiceInputs]:
     """Each target's context directory and wheelhouse as the engine sees them (needs a session)."""
+    from dagger import dag  # noqa: PLC0415 - see the TYPE_CHECKING import
+
+    from cargohold.build import ServiceInputs  # noqa: PLC0415
+
     inputs = {}
     for target, host in hosts.items():
         include, exclude = engine_filters(config.service(target.service).context)
@@ -80,6 +85,8 @@ def service_inputs(config: Config, hosts: dict[BuildTarget, HostService]) -> dic
 
 def provenance(config: Config, root: Path) -> Provenance:
     """The commit being built (empty outside a git checkout) and the configured source URL."""
+    from cargohold.build import Provenance  # noqa: PLC0415 - see the TYPE_CHECKING import
+
     try:
         done = subprocess.run(
             ["git", "-C", str(root), "show", "-s", "--format=%H %ct", "HEAD"],

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Final
-
-import dagger
-from dagger import dag
+from typing import TYPE_CHECKING, Final
 
 from cargohold.build_context import walk
 from cargohold.config import ContextConfig
 from cargohold.keys import SourceTree
+
+if TYPE_CHECKING:  # the SDK is imported by module mode's functions alone: the host's side needs none
+    import dagger
 
 _CHUNK: Final = 1024 * 1024
 _LIST_SCRIPT: Final = "find . -type f -print0 | sort -z | xargs -0 -r sha256sum"
@@ -56,6 +56,8 @@ async def engine_wheelhouse_digest(directory: dagger.Directory | None, image: st
 
 
 async def _run(directory: dagger.Directory, image: str, script: str) -> str:
+    from dagger import dag  # noqa: PLC0415 - see the TYPE_CHECKING import
+
     ctr = dag.container().from_(image).with_mounted_directory("/ctx", directory).with_workdir("/ctx")
     return await ctr.with_exec(["sh", "-c", script]).stdout()
 
