@@ -101,7 +101,9 @@ def test_a_frontend_change_leaves_the_backend_untouched(warm: Path, namespace: s
     plan = {t["service"]: t for t in json.loads(done.stdout)["targets"]}
     assert plan["backend"]["action"] == "reuse"
     assert plan["frontend"]["action"] == "build"
-    assert [s["cached"] for s in plan["frontend"]["stages"]] == [True, False]  # npm ci reused, build not
+    cached = {s["stage"]: s["cached"] for s in plan["frontend"]["stages"]}
+    # npm ci, the server files and the runtime base reused; only the build is not
+    assert cached == {"dependencies": True, "build": False, "app": True, "runtime-base": True}, cached
     assert json.loads(done.stdout)["matrix"] == {"include": [{"service": "frontend", "variant": "default"}]}
 
 

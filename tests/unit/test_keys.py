@@ -37,7 +37,7 @@ def test_same_inputs_same_keys(config: Config) -> None:
     a = _keys(config, "backend", "cpu", _tree("backend", config))
     b = _keys(config, "backend", "cpu", _tree("backend", config))
     assert a == b
-    assert list(a.stages) == ["heavy", "dependencies", "bake"]
+    assert list(a.stages) == ["heavy", "dependencies", "bake", "app", "runtime-base"]
 
 
 def test_a_code_change_keeps_the_dependency_stages(config: Config) -> None:
@@ -49,6 +49,8 @@ def test_a_code_change_keeps_the_dependency_stages(config: Config) -> None:
     assert before.stages["heavy"] == after.stages["heavy"]
     assert before.stages["dependencies"] == after.stages["dependencies"]
     assert before.stages["bake"] != after.stages["bake"]  # the model is trained by the app's code
+    assert before.stages["app"] != after.stages["app"]
+    assert before.stages["runtime-base"] == after.stages["runtime-base"]
     assert before.image != after.image
 
 

@@ -6,10 +6,13 @@ same. For each target:
 
 1. the final image's content tag is looked up: a hit means nothing is built
    (the service is reused, its stages skipped);
-2. otherwise each stage is imported from the registry cache or built and
-   exported, wave by wave (the stages of a wave side by side);
-3. the runtime is finished, pushed under its content tag, and the moving
-   ``<service>:<variant>`` tag follows it.
+2. otherwise every stage's cache entry is looked up; a miss is built (after
+   the stages it reads) and exported, a hit stays in the registry unless a
+   stage built here reads it;
+3. the runtime is assembled in the registry from the stages' entries
+   (``assemble``: a config and a manifest, no layer rebuilt or pushed again),
+   pushed under its content tag, and the moving ``<service>:<variant>`` tag
+   follows it.
 """
 
 from __future__ import annotations
@@ -25,11 +28,10 @@ import anyio
 import dagger
 
 from cargohold import telemetry
+from cargohold.assemble import RuntimeSpec, in_engine, in_registry
 from cargohold.config import Config, ServiceConfig, ServiceKind
-from cargohold.image_facts import ImageFacts, compressed_size, read_image_facts
-from cargohold.keys import BuildTarget, SourceTree, StageKeys
-from cargohold.reference import Reference
-from cargohold.registry import Registry
+from cargohold.errors import CargoholdError
+from cargohold.keys import RUNTIME_BASE, BuildTarget, SourceTree, StageKeys
 from cargohold.reuse import BuildRun, PushedImage, move_tag, reuse_existing
 from cargohold.stage_cache import (
     LABEL_SECONDS,
@@ -38,6 +40,8 @@ from cargohold.stage_cache import (
     Outcome,
     StageRecord,
     export,
+    folder_image,
+    import_image,
     import_pulled,
     lookup,
 )
@@ -92,12 +96,6 @@ class Job:
         return f"{self.registry}/{self.target.service}:{self.target.variant}"
 
 
-def targets(config: Config, service: str | None, variant: str | None) -> list[BuildTarget]:
-    """The images a build makes: one service or all, one variant or each service's default."""
-    names = [service] if service else list(config.services)
-    return [BuildTarget(name, config.service(name).variant(variant)[0]) for name in names]
-
-
 def image_labels(name: str, svc: ServiceConfig, revision: str, source_url: str) -> dict[str, str]:
     """OCI labels for the runtime image (pure)."""
     labels = {f"{OCI}.title": name, f"{OCI}.description": f"{svc.kind.value} service {name}"}
@@ -129,18 +127,22 @@ def stages_for(job: Job) -> PythonStages | NodeStages:
     return NodeStages(src, svc.node_settings, images.node, images.node_runtime, job.ca_bundle)
 
 
-def finish(job: Job, runtime: dagger.Container) -> dagger.Container:
-    """The service's settings on its runtime image: env, labels, port, entrypoint, health check."""
+def runtime_spec(job: Job, stages: PythonStages | NodeStages, total_seconds: float) -> RuntimeSpec:
+    """The runtime image as data: the stages' layers, and the service's settings over the recipe's."""
     svc = job.config.service(job.target.service)
-    for key, value in svc.env.items():
-        runtime = runtime.with_env_variable(key, value)
+    user, workdir = stages.runtime_user()
     labels = image_labels(job.target.service, svc, job.provenance.revision, job.provenance.source_url)
-    for key, value in labels.items():
-        runtime = runtime.with_label(key, value)
-    return (
-        runtime.with_exposed_port(svc.port)
-        .with_entrypoint(list(svc.command))
-        .with_docker_healthcheck(health_command(svc), interval="10s", timeout="3s", start_period="10s", retries=3)
+    # The whole build's time rides along, so a later reuse can say what it saved.
+    labels[LABEL_SECONDS] = f"{total_seconds:.2f}"
+    return RuntimeSpec(
+        layers=stages.runtime_layers(),
+        env=(*stages.runtime_env(), *svc.env.items()),
+        workdir=workdir,
+        user=user,
+        labels=labels,
+        port=svc.port,
+        entrypoint=tuple(svc.command),
+        healthcheck=tuple(health_command(svc)),
     )
 
 
@@ -168,61 +170,145 @@ async def build_one(job: Job, records: list[StageRecord]) -> PushedImage:
 
 
 async def publish_runtime(
-    job: Job, stages: PythonStages | NodeStages, outputs: dict[str, dagger.Directory], records: list[StageRecord]
+    job: Job, stages: PythonStages | NodeStages, outputs: StageOutputs, records: list[StageRecord]
 ) -> PushedImage:
-    """Finish the runtime from the stage outputs, push it under its content tag, and move the tag."""
+    """Assemble the runtime from the stages' entries (or, failing that, in the engine), push it, move the tag."""
     began = time.monotonic()
-    runtime = await finish(job, stages.runtime(outputs)).sync()
-    seconds = time.monotonic() - began
-    # The whole build's time rides along, so a later reuse can say what it saved.
-    total = seconds + sum(
-        r.seconds for r in records if r.service == job.target.service and r.variant == job.target.variant
-    )
-    reference = await runtime.with_label(LABEL_SECONDS, f"{total:.2f}").publish(str(job.image_entry))
-    records.append(_record(job, "runtime", Outcome.BUILT, seconds=seconds))
+    mine = [r for r in records if r.service == job.target.service and r.variant == job.target.variant]
+    spec = runtime_spec(job, stages, sum(r.seconds for r in mine))
+    reference = ""
+    if all(stage in outputs.entries for stage in spec.stages):
+        assemble = functools.partial(in_registry, spec, outputs.entries, str(job.image_entry))
+        try:
+            reference = await anyio.to_thread.run_sync(assemble)
+        except CargoholdError as e:
+            log.warning("%s: assembling in the registry failed, the engine builds the runtime: %s", job.target.label, e)
+    else:
+        missing = [stage for stage in spec.stages if stage not in outputs.entries]
+        log.warning("%s: no cache entry for %s, the engine builds the runtime", job.target.label, ", ".join(missing))
+    if not reference:
+        base, folders = await outputs.in_engine((RUNTIME_BASE, *(stage for stage, _ in spec.layers)))
+        reference = await in_engine(spec, base, folders).publish(str(job.image_entry))
+    records.append(_record(job, "runtime", Outcome.BUILT, seconds=time.monotonic() - began))
     await move_tag(reference, job.moving_ref)
     log.info("%s: built %s", job.target.label, reference)
     return PushedImage(job.target.service, job.target.variant, reference, Outcome.BUILT.value, job.keys.image)
 
 
 async def stage_outputs(
-    job: Job, stages: PythonStages | NodeStages, records: list[StageRecord]
-) -> dict[str, dagger.Directory]:
-    """Every stage's output folder, from the registry cache or built (and exported), wave by wave."""
-    outputs: dict[str, dagger.Directory] = {}
-    for wave in stages.waves():
-        async with anyio.create_task_group() as tg:
-            for stage in wave:
-                name, attributes = f"stage {job.target.label} {stage}", telemetry.stage_attributes(
-                    job.target.service, job.target.variant, stage)  # fmt: skip
-                tg.start_soon(telemetry.traced, name, attributes, _stage, job, stages, stage, outputs, records)
+    job: Job, stages: PythonStages | NodeStages, records: list[StageRecord], *, pull: tuple[str, ...] = ()
+) -> StageOutputs:
+    """Every stage: a cache hit (left in the registry until something builds on it) or built and exported.
+
+    ``pull`` names stages wanted in the engine in any case (lint and unit tests run on them).
+    """
+    outputs = StageOutputs(job, stages)
+    hits = await outputs.look_up()
+    async with anyio.create_task_group() as tg:
+        for stage in job.keys.stages:
+            name = f"stage {job.target.label} {stage}"
+            attributes = telemetry.stage_attributes(job.target.service, job.target.variant, stage)
+            tg.start_soon(telemetry.traced, name, attributes, outputs.settle, stage, hits.get(stage), stage in pull)
+    records += [outputs.records[stage] for stage in job.keys.stages]
     return outputs
 
 
-async def _stage(
-    job: Job,
-    stages: PythonStages | NodeStages,
-    stage: str,
-    outputs: dict[str, dagger.Directory],
-    records: list[StageRecord],
-) -> None:
-    """Import one stage from the cache, or build and export it; record which."""
-    key = job.keys.stages[stage]
-    entry = CacheEntry.for_stage(job.cache_registry, job.target.service, job.target.variant, stage, key)
-    path = stages.output_path(stage)
-    began = time.monotonic()
-    if (hit := await lookup(entry)) is not None and (imported := await import_pulled(hit, path)) is not None:
-        outputs[stage] = imported
-        records.append(_hit_record(job, stage, hit, time.monotonic() - began))
-        return
-    output = stages.stage(stage, outputs)
-    await output.sync()
-    seconds = time.monotonic() - began
-    export_seconds, warning = await export(entry, output, path, seconds, key)
-    pushed = 0 if warning else ((await lookup(entry)) or Hit("", 0.0, 0)).compressed_bytes
-    outputs[stage] = output
-    records.append(_record(job, stage, Outcome.BUILT, seconds=seconds, pushed_bytes=pushed,
-                           export_seconds=export_seconds, warning=warning))  # fmt: skip
+class StageOutputs:
+    """The stages of one target: their registry entries, and their folders once in the engine.
+
+    A hit stays in the registry until a stage that is built reads it (or lint and
+    tests want it): then the engine pulls it, checking every layer's digest; an
+    entry that fails that check is a miss and its stage is built after all.
+    """
+
+    def __init__(self, job: Job, stages: PythonStages | NodeStages) -> None:
+        self.job, self.stages = job, stages
+        self.entries: dict[str, Hit] = {}  # stage → its entry in the registry (a hit, or just exported)
+        self.folders: dict[str, dagger.Directory] = {}  # stage → its folder in the engine
+        self.records: dict[str, StageRecord] = {}
+        self.base: dagger.Container | None = None  # the runtime base, when built in this run
+        self._locks = {stage: anyio.Lock() for stage in job.keys.stages}
+
+    def entry(self, stage: str) -> CacheEntry:
+        """Where ``stage``'s output lives in the stage cache."""
+        job = self.job
+        return CacheEntry.for_stage(job.cache_registry, job.target.service, job.target.variant, stage,
+                                    job.keys.stages[stage])  # fmt: skip
+
+    async def look_up(self) -> dict[str, Hit]:
+        """Every stage's entry, looked up side by side; the hits."""
+        hits: dict[str, Hit] = {}
+
+        async def one(stage: str) -> None:
+            if (hit := await lookup(self.entry(stage))) is not None:
+                hits[stage] = hit
+
+        async with anyio.create_task_group() as tg:
+            for stage in self.job.keys.stages:
+                tg.start_soon(one, stage)
+        return hits
+
+    async def settle(self, stage: str, hit: Hit | None, pull: bool) -> None:  # noqa: FBT001 - start_soon is positional
+        """A hit is recorded (and pulled when wanted); a miss is built, after what it reads."""
+        if hit is None:
+            await self.materialize(stage)
+            return
+        self.entries[stage] = hit
+        self.records[stage] = _record(self.job, stage, Outcome.HIT, saved=hit.saved_seconds)
+        if pull:
+            await self.materialize(stage)
+
+    async def materialize(self, stage: str) -> None:
+        """``stage``'s folder in the engine: its hit pulled (and checked), or built and exported."""
+        async with self._locks[stage]:
+            if stage in self.folders or (stage == RUNTIME_BASE and self.base is not None):
+                return
+            began = time.monotonic()
+            if (hit := self.entries.get(stage)) is not None:
+                if await self._pull(stage, hit):
+                    seconds, pulled = time.monotonic() - began, hit.compressed_bytes
+                    self.records[stage] = _record(self.job, stage, Outcome.HIT, saved=hit.saved_seconds,
+                                                  seconds=seconds, pulled_bytes=pulled)  # fmt: skip
+                    return
+                del self.entries[stage]  # unreadable: built below, like a miss
+            for before in self.stages.reads(stage):
+                await self.materialize(before)
+            await self._build(stage, began)
+
+    async def in_engine(self, stages: tuple[str, ...]) -> tuple[dagger.Container, dict[str, dagger.Directory]]:
+        """The runtime base and the folders of ``stages``, in the engine (the runtime's fallback path)."""
+        for stage in stages:
+            await self.materialize(stage)
+        assert self.base is not None  # noqa: S101 - materialize(RUNTIME_BASE) sets it
+        return self.base, self.folders
+
+    async def _pull(self, stage: str, hit: Hit) -> bool:
+        if stage == RUNTIME_BASE:
+            self.base = await import_image(hit)
+            return self.base is not None
+        imported = await import_pulled(hit, self.stages.output_path(stage))
+        if imported is not None:
+            self.folders[stage] = imported
+        return imported is not None
+
+    async def _build(self, stage: str, began: float) -> None:
+        if stage == RUNTIME_BASE:
+            self.base = image = self.stages.runtime_base()
+            await image.sync()
+        else:
+            output = self.stages.stage(stage, self.folders)
+            await output.sync()
+            self.folders[stage] = output
+            image = folder_image(self.stages.output_path(stage), output)
+        seconds = time.monotonic() - began
+        entry = self.entry(stage)
+        export_seconds, warning = await export(entry, image, seconds, self.job.keys.stages[stage])
+        exported = None if warning else await lookup(entry)
+        if exported is not None:
+            self.entries[stage] = exported
+        pushed = exported.compressed_bytes if exported else 0
+        self.records[stage] = _record(self.job, stage, Outcome.BUILT, seconds=seconds, export_seconds=export_seconds,
+                                      pushed_bytes=pushed, warning=warning)  # fmt: skip
 
 
 def _record(job: Job, stage: str, outcome: Outcome, *, saved: float = 0.0, **numbers: float | str) -> StageRecord:
@@ -230,38 +316,6 @@ def _record(job: Job, stage: str, outcome: Outcome, *, saved: float = 0.0, **num
     record = StageRecord(job.target.service, job.target.variant, stage, key, outcome, saved_seconds=saved, **numbers)  # type: ignore[arg-type]
     telemetry.annotate_stage(record)  # on the stage's span, when the run is traced
     return record
-
-
-def _hit_record(job: Job, stage: str, hit: Hit, seconds: float) -> StageRecord:
-    return _record(job, stage, Outcome.HIT, saved=hit.saved_seconds, seconds=seconds, pulled_bytes=hit.compressed_bytes)
-
-
-def _located(config: Config, image: PushedImage) -> tuple[Reference, int | None]:
-    """Where a pushed image is, and its variant's budget."""
-    svc = config.service(image.service)
-    return Reference.parse(image.reference), svc.budget_for(svc.variant(image.variant)[1])
-
-
-async def size_against_budget(config: Config, image: PushedImage) -> tuple[int, int | None]:
-    """(compressed size, budget) of a pushed image from its manifest alone: the budget check of a reused image."""
-    ref, budget = _located(config, image)
-    size = await anyio.to_thread.run_sync(compressed_size, Registry(ref.registry), ref.repository, str(ref.digest))
-    return size, budget
-
-
-async def image_facts(config: Config, image: PushedImage) -> ImageFacts:
-    """The facts report of a pushed runtime image, against its variant's budget (read from the registry)."""
-    ref, budget = _located(config, image)
-    read = functools.partial(
-        read_image_facts,
-        Registry(ref.registry),
-        ref.repository,
-        ref.digest or image.variant,
-        budget=budget,
-        variant=image.variant,
-        role="runtime",
-    )
-    return await anyio.to_thread.run_sync(read)
 
 
 def jobs_for(

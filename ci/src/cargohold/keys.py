@@ -21,7 +21,9 @@ from cargohold.config import Config, ServiceConfig, ServiceKind
 from cargohold.errors import ConfigError
 
 # Bump a kind's recipe version whenever its stage code changes what a stage produces.
-RECIPE_VERSIONS: Final = {ServiceKind.PYTHON: 1, ServiceKind.NODE: 1}
+# 2: every stage's entry holds its folder where the runtime keeps it; runtime-base and app are stages.
+RECIPE_VERSIONS: Final = {ServiceKind.PYTHON: 2, ServiceKind.NODE: 2}
+RUNTIME_BASE: Final = "runtime-base"  # the stage whose entry is the whole base of the runtime
 NODE_LOCKFILES: Final = ("package.json", "package-lock.json")
 
 
@@ -85,10 +87,13 @@ def service_keys(
     common = {"recipe": RECIPE_VERSIONS[svc.kind], "platform": config.project.platform, "kind": svc.kind.value}
     if svc.kind is ServiceKind.PYTHON:
         stages = _python_stage_keys(svc, name, variant, tree=tree, bases=bases, wheelhouse=wheelhouse, common=common)
-        base = bases["python"]
+        base, copied = bases["python"], svc.python_settings.app
     else:
         stages = _node_stage_keys(svc, name, tree=tree, bases=bases, common=common)
-        base = bases["node-runtime"]
+        base, copied = bases["node-runtime"], svc.node_settings.runtime_files
+    # The runtime's own stages: its base (with the user) and the app's files, each an entry of its own.
+    stages["app"] = _hash({**common, "stage": "app", "files": tree.digest(_under(copied))})
+    stages[RUNTIME_BASE] = _hash({**common, "stage": RUNTIME_BASE, "base": base})
     image = _hash({**common, "stage": "runtime", "base": base, "inputs": stages, **_runtime_settings(svc, tree)})
     return StageKeys(name, variant, stages, image)
 

@@ -130,7 +130,8 @@ async def _target(ctx: _Context, job: Job) -> None:
     svc = job.config.service(label)
     stages = stages_for(job)
     try:
-        outputs = await stage_outputs(job, stages, run.records)
+        checks = {TaskKind.LINT, TaskKind.TEST} & set(_checks(options))
+        outputs = await stage_outputs(job, stages, run.records, pull=stages.dev_reads() if checks else ())
     except dagger.ExecError as e:
         run.results.append(_failure(f"{label}:build", TaskKind.BUILD, 0.0, e, "a build stage failed"))
         ctx.stop_if_fail_fast()
@@ -149,8 +150,8 @@ async def _target(ctx: _Context, job: Job) -> None:
         return f"{image.reference} ({facts.compressed_size / 1e6:.1f} MB)"
 
     tasks: dict[TaskKind, Callable[[], Awaitable[str]]] = {
-        TaskKind.LINT: lambda: _commands(stages.dev(outputs), svc.lint),
-        TaskKind.TEST: lambda: _commands(stages.dev(outputs), svc.test),
+        TaskKind.LINT: lambda: _commands(stages.dev(outputs.folders), svc.lint),
+        TaskKind.TEST: lambda: _commands(stages.dev(outputs.folders), svc.test),
         TaskKind.BUILD: build,
     }
     kinds = _checks(options)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import hashlib
 import io
 import ipaddress
@@ -18,6 +19,9 @@ import json
 import logging
 import os
 import re
+import shutil
+import ssl
+import tempfile
 import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
@@ -148,7 +152,7 @@ class Registry:
     def _client(self) -> httpx.Client:
         login = docker_login(self.host) if self.credentials is None else None  # `docker login`'s, when given none
         credentials = self.credentials or (Credentials(*login) if login else None)
-        return httpx.Client(timeout=self.timeout, auth=_RegistryAuth(credentials))
+        return httpx.Client(timeout=self.timeout, auth=_RegistryAuth(credentials), verify=_tls_context())
 
     def ping(self) -> bool:
         """True when the registry answers its API root."""
@@ -231,6 +235,34 @@ class Registry:
             done = self._request(client, "PUT", str(location), body=fresh, headers=headers)
         _raise_for(done, f"upload the blob {digest[:19]} to {repository}")
         return True
+
+    def mount_blob(self, repository: str, digest: str, source_repository: str) -> bool:
+        """Link a blob another repository of this registry holds (no bytes move); False when refused.
+
+        A registry that does not mount across repositories answers 202 and opens an
+        upload instead; that upload is left to expire and the caller copies the blob.
+        """
+        if self.blob_exists(repository, digest):
+            return True
+        url = f"{self.base_url}/{repository}/blobs/uploads/"
+        with self._client() as client:
+            resp = self._request(client, "POST", url, params={"mount": digest, "from": source_repository})
+        if resp.status_code == httpx.codes.CREATED:
+            return True
+        if resp.status_code == httpx.codes.ACCEPTED:
+            return False
+        _raise_for(resp, f"mount the blob {digest[:19]} into {repository}")
+        return False
+
+    def copy_blob(self, source: Registry, source_repository: str, repository: str, digest: str) -> None:
+        """A blob of another registry (or one that refuses mounts), streamed through a temporary file."""
+        if self.blob_exists(repository, digest):
+            return
+        with tempfile.NamedTemporaryFile(prefix="cargohold-blob-") as spool:
+            with source.open_blob(source_repository, digest) as stream:
+                shutil.copyfileobj(stream, spool, _CHUNK)
+            spool.flush()
+            self.push_blob(repository, digest, Path(spool.name))
 
     def put_manifest(self, repository: str, reference: str, manifest: bytes, media_type: str) -> str:
         """Write a manifest under a tag (or its digest); the digest the registry stored."""
@@ -347,6 +379,15 @@ class Registry:
                 return str(entry["digest"])
         msg = f"the image index {name} has no linux/amd64 image"
         raise RegistryError(msg, "build and push the image for linux/amd64")
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One TLS context per process, as httpx makes it (SSL_CERT_FILE honoured).
+
+    Loading the CA store takes ~40 ms, and a run makes a client per registry call.
+    """
+    return httpx.create_ssl_context()
 
 
 def _raise_for(resp: httpx.Response, what: str) -> None:

@@ -18,8 +18,9 @@ import enum
 import json
 import logging
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import anyio
 
@@ -29,6 +30,8 @@ from cargohold.registry import Registry
 
 if TYPE_CHECKING:
     import dagger
+
+    T = TypeVar("T", dagger.Directory, dagger.Container)
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +72,18 @@ class CacheEntry:
 
 @dataclass(frozen=True)
 class Hit:
-    """A cache entry found in the registry."""
+    """A cache entry found in the registry: where it is, and what the runtime needs to reuse its layers."""
 
     reference: str  # by digest
     saved_seconds: float  # how long the stage took when it was built
     compressed_bytes: int
+    layers: tuple[Mapping[str, Any], ...] = ()  # the manifest's layer descriptors
+    config: Mapping[str, Any] = field(default_factory=dict)  # the image config (rootfs.diff_ids, config, history)
+
+    @property
+    def repository(self) -> str:
+        """``host/path`` of the repository that holds the entry's blobs."""
+        return self.reference.split("@", 1)[0]
 
 
 @dataclass(frozen=True)
@@ -111,8 +121,9 @@ def _lookup(entry: CacheEntry) -> Hit | None:
         log.warning("cache: %s unreadable, treated as a miss (%s)", entry, e)
         return None
     labels = (config.get("config") or {}).get("Labels") or {}
-    size = sum(layer.get("size", 0) for layer in manifest.get("layers", []))
-    return Hit(str(ref.with_digest(digest)), float(labels.get(LABEL_SECONDS, 0.0)), size)
+    layers = tuple(manifest.get("layers", []))
+    size = sum(layer.get("size", 0) for layer in layers)
+    return Hit(str(ref.with_digest(digest)), float(labels.get(LABEL_SECONDS, 0.0)), size, layers, config)
 
 
 def import_output(hit: Hit, path: str) -> dagger.Directory:
@@ -128,30 +139,42 @@ async def import_pulled(hit: Hit, path: str) -> dagger.Directory | None:
     The engine checks every layer against its digest: a corrupted or truncated entry fails the
     pull here, and the stage is built instead of failing the build.
     """
+    return await _pulled(hit, import_output(hit, path))
+
+
+async def import_image(hit: Hit) -> dagger.Container | None:
+    """A whole-image entry (the runtime base), pulled now; None when the engine cannot pull it (logged)."""
+    from dagger import dag  # noqa: PLC0415 - the SDK only where the engine is used
+
+    return await _pulled(hit, dag.container().from_(hit.reference))
+
+
+async def _pulled(hit: Hit, thing: T) -> T | None:
     import dagger  # noqa: PLC0415 - the SDK only where the engine is used
 
-    output = import_output(hit, path)
     try:
-        await output.sync()
+        await thing.sync()
     except dagger.QueryError as e:
         log.warning("cache: %s unreadable, treated as a miss (%s)", hit.reference, _first_line(str(e)))
         return None
-    return output
+    return thing
 
 
-async def export(entry: CacheEntry, output: dagger.Directory, path: str, seconds: float, key: str) -> tuple[float, str]:
-    """Push a stage's output folder; (seconds it took, warning or "") — never raises for registry trouble."""
+def folder_image(path: str, output: dagger.Directory) -> dagger.Container:
+    """A stage's folder as a one-layer image, at the path the runtime keeps it (what a folder entry is)."""
+    from dagger import dag  # noqa: PLC0415 - the SDK only where the engine is used
+
+    return dag.container().with_directory(path, output)
+
+
+async def export(entry: CacheEntry, image: dagger.Container, seconds: float, key: str) -> tuple[float, str]:
+    """Push a stage's entry image; (seconds it took, warning or "") — never raises for registry trouble."""
     import dagger  # noqa: PLC0415 - the SDK only where the engine is used
-    from dagger import dag  # noqa: PLC0415
 
     began = time.monotonic()
     created = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     image = (
-        dag.container()
-        .with_directory(path, output)
-        .with_label(LABEL_CREATED, created)
-        .with_label(LABEL_SECONDS, f"{seconds:.2f}")
-        .with_label(LABEL_KEY, key)
+        image.with_label(LABEL_CREATED, created).with_label(LABEL_SECONDS, f"{seconds:.2f}").with_label(LABEL_KEY, key)
     )
     try:
         await image.publish(str(entry))

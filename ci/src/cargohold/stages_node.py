@@ -1,12 +1,15 @@
 """Dependency, build and runtime stages of a Node service, as code.
 
+    runtime-base   node alone (no npm, no shell)                       key: that base
     dependencies   package.json + package-lock.json → node_modules   key: the lockfile + base
     build          node_modules + sources → the production build      key: the sources + deps
-    runtime        node alone (no npm, no shell) + dist/ + the server files
+    app            the server files → /app                            key: those files
+    runtime        runtime-base + /app/dist + the server files: the stages' own layers
 
-As for Python services, each stage produces one folder and reads only the
-folders before it, so the cache can stand in for any of them. The runtime gets
-no node_modules, no dev dependencies and no sources.
+As for Python services, each stage produces one folder (where the runtime keeps
+it) and reads only the folders it names, so the cache can stand in for any of
+them and the runtime is assembled from their layers. The runtime gets no
+node_modules, no dev dependencies and no sources.
 """
 
 from __future__ import annotations
@@ -40,31 +43,42 @@ class NodeStages:
     runtime_image: str
     ca_bundle: dagger.File | None = None
 
-    def waves(self) -> tuple[tuple[str, ...], ...]:
-        """The stages before the runtime, in waves: the stages of a wave build side by side."""
-        return (("dependencies",), ("build",))
+    def reads(self, stage: str) -> tuple[str, ...]:
+        """The stages whose folders ``stage`` builds on (they must be in the engine first)."""
+        return ("dependencies",) if stage == "build" else ()
+
+    def dev_reads(self) -> tuple[str, ...]:
+        """The stages lint and unit tests run on."""
+        return ("dependencies",)
 
     def output_path(self, stage: str) -> str:
-        """The folder a stage produces (what the cache stores)."""
-        return {"dependencies": f"{SRC}/node_modules", "build": f"{SRC}/{self.settings.dist}"}[stage]
+        """Where a stage's folder is, in its cache entry (and, for build and app, in the runtime)."""
+        return {"dependencies": f"{SRC}/node_modules", "build": f"{APP}/{self.settings.dist}", "app": APP}[stage]
 
     def stage(self, name: str, outputs: Outputs) -> dagger.Directory:
-        """Build one stage from the outputs of the stages before it; its output folder."""
-        ctr = self._dependencies() if name == "dependencies" else self._build(outputs)
-        return ctr.directory(self.output_path(name))
+        """Build one folder stage from the outputs of the stages it reads; its output folder."""
+        if name == "dependencies":
+            return self._dependencies().directory(f"{SRC}/node_modules")
+        if name == "build":
+            return self._build(outputs).directory(f"{SRC}/{self.settings.dist}")
+        files = list(self.settings.runtime_files)
+        return dag.directory().with_directory(".", self.src, include=files) if files else dag.directory()
 
-    def runtime(self, outputs: Outputs) -> dagger.Container:
-        """Node alone, the built assets and the server files; a non-root numeric user."""
-        return (
-            dag.container()
-            .from_(self.runtime_image)
-            .with_directory(f"{APP}/{self.settings.dist}", outputs["build"])
-            .with_directory(APP, self.src, include=list(self.settings.runtime_files))
-            .with_env_variable("NODE_ENV", "production")
-            .with_env_variable("PATH", "/nodejs/bin:/usr/local/bin:/usr/bin:/bin")
-            .with_workdir(APP)
-            .with_user(f"{RUNTIME_UID}:{RUNTIME_UID}")
-        )
+    def runtime_base(self) -> dagger.Container:
+        """Node alone: the runtime's first layers (the user is numeric, no account needed)."""
+        return dag.container().from_(self.runtime_image)
+
+    def runtime_layers(self) -> tuple[tuple[str, str], ...]:
+        """The stage folders the runtime stacks on its base, in order."""
+        return tuple((stage, self.output_path(stage)) for stage in ("build", "app"))
+
+    def runtime_env(self) -> tuple[tuple[str, str], ...]:
+        """The runtime's environment (the service's own env comes after)."""
+        return (("NODE_ENV", "production"), ("PATH", "/nodejs/bin:/usr/local/bin:/usr/bin:/bin"))
+
+    def runtime_user(self) -> tuple[str, str]:
+        """(user, working directory) of the runtime: non-root, numeric."""
+        return f"{RUNTIME_UID}:{RUNTIME_UID}", APP
 
     def dev(self, outputs: Outputs) -> dagger.Container:
         """Dependencies and the whole context: where lint, type checks and unit tests run."""

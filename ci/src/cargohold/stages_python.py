@@ -1,16 +1,20 @@
 """Builder and runtime stages of a Python service, as code.
 
+    runtime-base  slim base + the non-root user                 key: the base + the user
     heavy         heavy requirements (torch) → /opt/heavy      key: that file + index + base
     dependencies  the lockfile → /opt/venv                      key: the lockfile + base
-    bake          venv + heavy + app → the model folder         key: app code + both above
-    runtime       slim base + user + /opt/heavy + /opt/venv + app + model (each its own layer)
+    app           the app's files → /app                        key: those files
+    bake          venv + heavy + app → the model folder         key: app code + heavy + dependencies
+    runtime       runtime-base + /opt/heavy + /opt/venv + /app + model: the stages' own layers
 
-Every stage produces one folder. A stage reads only the folders of the stages
-before it (``outputs``), so any of them can come from the registry cache
-instead of being built (see ``stage_cache``). Heavy, rarely changing packages
-get their own stage and layer: a change to any other dependency leaves the
-torch layer, its cache entry and its registry blobs untouched. The runtime
-venv has no pip: packages are installed with the builder's pip (``pip --python``).
+Every stage produces one folder, at the path the runtime keeps it. A stage reads
+only the folders of the stages it names (``reads``), so any of them can come
+from the registry cache instead of being built (see ``stage_cache``), and the
+runtime is assembled from the cache entries' layers (see ``assemble``). Heavy,
+rarely changing packages get their own stage and layer: a change to any other
+dependency leaves the torch layer, its cache entry and its registry blobs
+untouched. The runtime venv has no pip: packages are installed with the
+builder's pip (``pip --python``).
 """
 
 from __future__ import annotations
@@ -61,38 +65,43 @@ class PythonStages:
     wheelhouse: dagger.Directory | None = None
     ca_bundle: dagger.File | None = None
 
-    def waves(self) -> tuple[tuple[str, ...], ...]:
-        """The stages before the runtime, in waves: the stages of a wave build side by side."""
-        return (("heavy", "dependencies"), ("bake",)) if self.settings.bake else (("heavy", "dependencies"),)
+    def reads(self, stage: str) -> tuple[str, ...]:
+        """The stages whose folders ``stage`` builds on (they must be in the engine first)."""
+        return ("heavy", "dependencies") if stage == "bake" else ()
+
+    def dev_reads(self) -> tuple[str, ...]:
+        """The stages lint and unit tests run on."""
+        return ("heavy", "dependencies")
 
     def output_path(self, stage: str) -> str:
-        """The folder a stage produces (what the cache stores)."""
-        return {"heavy": HEAVY, "dependencies": VENV, "bake": self.settings.bake_output or "/opt/bake"}[stage]
+        """Where a stage's folder is, in its cache entry and in the runtime."""
+        return {
+            "heavy": HEAVY, "dependencies": VENV, "app": APP, "bake": self.settings.bake_output or "/opt/bake",
+        }[stage]  # fmt: skip
 
     def stage(self, name: str, outputs: Outputs) -> dagger.Directory:
-        """Build one stage from the outputs of the stages before it; its output folder."""
+        """Build one folder stage from the outputs of the stages it reads; its output folder."""
+        if name == "app":
+            return dag.directory().with_directory(".", self.src, include=_patterns(self.settings.app))
         build = {"heavy": self._heavy, "dependencies": self._dependencies, "bake": self._bake}[name]
         return build(outputs).directory(self.output_path(name))
 
-    def runtime(self, outputs: Outputs) -> dagger.Container:
-        """Slim base, non-root user, and only the artefacts: heavy packages, venv, app, model."""
-        ctr = (
-            dag.container()
-            .from_(self.runtime_image)
-            .with_exec(_add_user())
-            .with_directory(HEAVY, outputs["heavy"])
-            .with_directory(VENV, outputs["dependencies"])
-            .with_directory(APP, self.src, include=_patterns(self.settings.app))
-        )
-        if "bake" in outputs:
-            ctr = ctr.with_directory(self.output_path("bake"), outputs["bake"])
-        return (
-            ctr.with_env_variable("PATH", PATH)
-            .with_env_variable("PYTHONUNBUFFERED", "1")
-            .with_env_variable("PYTHONDONTWRITEBYTECODE", "1")
-            .with_workdir(APP)
-            .with_user(f"{RUNTIME_UID}:{RUNTIME_UID}")
-        )
+    def runtime_base(self) -> dagger.Container:
+        """The slim base with the non-root user: the runtime's first layers."""
+        return dag.container().from_(self.runtime_image).with_exec(_add_user())
+
+    def runtime_layers(self) -> tuple[tuple[str, str], ...]:
+        """The stage folders the runtime stacks on its base, in order: rarely changing first."""
+        stages = ("heavy", "dependencies", "app", *(("bake",) if self.settings.bake else ()))
+        return tuple((stage, self.output_path(stage)) for stage in stages)
+
+    def runtime_env(self) -> tuple[tuple[str, str], ...]:
+        """The runtime's environment (the service's own env comes after)."""
+        return (("PATH", PATH), ("PYTHONUNBUFFERED", "1"), ("PYTHONDONTWRITEBYTECODE", "1"))
+
+    def runtime_user(self) -> tuple[str, str]:
+        """(user, working directory) of the runtime: non-root, numeric."""
+        return f"{RUNTIME_UID}:{RUNTIME_UID}", APP
 
     def dev(self, outputs: Outputs) -> dagger.Container:
         """Dependencies, dev tools and the whole context: where lint and unit tests run."""

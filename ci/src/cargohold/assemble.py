@@ -1,0 +1,184 @@
+"""The runtime image, assembled from the stage cache's own layers: a manifest, not a rebuild.
+
+Every stage's cache entry is a one-layer image holding the stage's folder at
+the very path the runtime keeps it (``/opt/heavy``, ``/opt/venv``, ``/app`` …),
+and the ``runtime-base`` entry is the whole base (the slim image plus its
+non-root user). The runtime image is then those layers, stacked:
+
+    runtime-base layers + heavy + dependencies + app + bake   (Python)
+    runtime-base layers + build + app                          (Node)
+
+with a config written here (env, user, entrypoint, health check, labels). So
+the runtime is *assembled in the registry*: its blobs are mounted from the
+cache repositories (no bytes move when both are on one registry; streamed
+once otherwise), only a config blob and a manifest are new. The same torch
+layer, byte for byte, serves every build of every change: a code change
+pushes kilobytes, and a fresh runner pulls nothing it does not build on.
+
+When an entry is missing (a failed export is only a warning) or the registry
+refuses, the same ``RuntimeSpec`` is rendered by the engine instead
+(``in_engine``): slower, never wrong.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+from cargohold.keys import RUNTIME_BASE as BASE_STAGE
+from cargohold.reference import Reference
+from cargohold.registry import OCI_CONFIG, OCI_MANIFEST, Registry, sha256_digest
+
+if TYPE_CHECKING:
+    import dagger
+
+    from cargohold.stage_cache import Hit
+
+log = logging.getLogger(__name__)
+
+SECOND_NS: Final = 1_000_000_000
+HEALTH_TIMING: Final = {"interval": 10, "timeout": 3, "start_period": 10, "retries": 3}
+
+
+@dataclass(frozen=True)
+class RuntimeSpec:
+    """Everything a runtime image is, as data: its layers (stage folders, in order) and its config."""
+
+    layers: tuple[tuple[str, str], ...]  # (stage, path in the image), stacked on the base in this order
+    env: tuple[tuple[str, str], ...]
+    workdir: str
+    user: str
+    labels: Mapping[str, str]
+    port: int
+    entrypoint: tuple[str, ...]
+    healthcheck: tuple[str, ...]  # a command run without a shell
+
+    @property
+    def stages(self) -> tuple[str, ...]:
+        """Every stage whose entry the runtime is made of."""
+        return (BASE_STAGE, *(stage for stage, _ in self.layers))
+
+
+def image_config(base: Mapping[str, Any], spec: RuntimeSpec, diff_ids: Sequence[str], created: str) -> dict[str, Any]:
+    """The runtime's image config: the base's, with the spec's settings over it and the new layers (pure)."""
+    settings = dict(base.get("config") or {})
+    env = dict(item.split("=", 1) for item in settings.get("Env") or [] if "=" in item)
+    env.update(dict(spec.env))  # a key the base has keeps its place, as `docker build` and the engine do
+    settings |= {
+        "Env": [f"{k}={v}" for k, v in env.items()],
+        "WorkingDir": spec.workdir,
+        "User": spec.user,
+        "Labels": {**(settings.get("Labels") or {}), **spec.labels},
+        "ExposedPorts": {**(settings.get("ExposedPorts") or {}), f"{spec.port}/tcp": {}},
+        "Entrypoint": list(spec.entrypoint),
+        "Healthcheck": {
+            "Test": ["CMD", *spec.healthcheck],
+            "Interval": HEALTH_TIMING["interval"] * SECOND_NS,
+            "Timeout": HEALTH_TIMING["timeout"] * SECOND_NS,
+            "StartPeriod": HEALTH_TIMING["start_period"] * SECOND_NS,
+            "Retries": HEALTH_TIMING["retries"],
+        },
+    }
+    settings.pop("Cmd", None)  # a new entrypoint drops the base's default arguments
+    config: dict[str, Any] = {
+        "architecture": base.get("architecture", "amd64"),
+        "os": base.get("os", "linux"),
+        "created": created,
+        "config": settings,
+        "rootfs": {"type": "layers", "diff_ids": list(diff_ids)},
+    }
+    history = _history(base, spec, created)
+    if history is not None:
+        config["history"] = history
+    return config
+
+
+def _history(base: Mapping[str, Any], spec: RuntimeSpec, created: str) -> list[dict[str, Any]] | None:
+    """The base's history and one entry per stage layer; None when the base's own does not match its layers."""
+    entries = list(base.get("history") or [])
+    layered = [h for h in entries if not h.get("empty_layer")]
+    if len(layered) != len((base.get("rootfs") or {}).get("diff_ids") or []):
+        return None  # a history that does not line up with the layers confuses tools; leave it out
+    ours = [{"created": created, "created_by": f"cargohold: {stage} at {path}"} for stage, path in spec.layers]
+    return [*entries, *ours]
+
+
+def manifest(config_blob: bytes, layers: Sequence[Mapping[str, Any]]) -> bytes:
+    """An OCI image manifest for the config and the layer descriptors (pure)."""
+    doc = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": sha256_digest(config_blob), "size": len(config_blob)},
+        "layers": [{k: v for k, v in layer.items() if k in {"mediaType", "digest", "size"}} for layer in layers],
+    }
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
+def in_registry(spec: RuntimeSpec, entries: Mapping[str, Hit], target: str) -> str:
+    """Assemble the runtime from the entries' layers and push it under ``target`` (a tag); by digest.
+
+    Blocking (registry calls): run it in a thread. Raises CargoholdError when the registry refuses.
+    """
+    base = entries[BASE_STAGE]
+    sources: list[tuple[Hit, Mapping[str, Any], str]] = [
+        (base, layer, diff) for layer, diff in zip(base.layers, _diff_ids(base), strict=True)
+    ]
+    for stage, _ in spec.layers:
+        hit = entries[stage]
+        sources += [(hit, layer, diff) for layer, diff in zip(hit.layers, _diff_ids(hit), strict=True)]
+    ref = Reference.parse(target)
+    registry = Registry(ref.registry, timeout=300.0)
+    for hit, layer, _ in sources:
+        _place_blob(registry, ref.repository, hit, str(layer["digest"]))
+    created = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    config = json.dumps(image_config(base.config, spec, [d for *_, d in sources], created), sort_keys=True).encode()
+    registry.push_blob(ref.repository, sha256_digest(config), config)
+    doc = manifest(config, [layer for _, layer, _ in sources])
+    digest = registry.put_manifest(ref.repository, str(ref.tag), doc, OCI_MANIFEST)
+    return str(ref.with_digest(digest))
+
+
+def _diff_ids(hit: Hit) -> list[str]:
+    diff_ids = list((hit.config.get("rootfs") or {}).get("diff_ids") or [])
+    if len(diff_ids) != len(hit.layers):
+        from cargohold.errors import RegistryError  # noqa: PLC0415 - only on this rare path
+
+        msg = f"the cache entry {hit.reference} lists {len(diff_ids)} diff_ids for {len(hit.layers)} layers"
+        raise RegistryError(msg, "delete the entry (prune-cache) and build again")
+    return diff_ids
+
+
+def _place_blob(registry: Registry, repository: str, hit: Hit, digest: str) -> None:
+    """The blob in the target repository: mounted on the same registry, copied from another."""
+    source = Reference.parse(hit.reference)
+    if source.registry == registry.host and registry.mount_blob(repository, digest, source.repository):
+        return
+    registry.copy_blob(Registry(source.registry, timeout=300.0), source.repository, repository, digest)
+
+
+def in_engine(spec: RuntimeSpec, base: dagger.Container, folders: Mapping[str, dagger.Directory]) -> dagger.Container:
+    """The same runtime, rendered by the engine (when an entry is missing or the registry refused)."""
+    ctr = base
+    for stage, path in spec.layers:
+        ctr = ctr.with_directory(path, folders[stage])
+    for key, value in spec.env:
+        ctr = ctr.with_env_variable(key, value)
+    for key, value in spec.labels.items():
+        ctr = ctr.with_label(key, value)
+    return (
+        ctr.with_workdir(spec.workdir)
+        .with_user(spec.user)
+        .with_exposed_port(spec.port)
+        .with_entrypoint(list(spec.entrypoint))
+        .with_docker_healthcheck(
+            list(spec.healthcheck),
+            interval=f"{HEALTH_TIMING['interval']}s",
+            timeout=f"{HEALTH_TIMING['timeout']}s",
+            start_period=f"{HEALTH_TIMING['start_period']}s",
+            retries=HEALTH_TIMING["retries"],
+        )
+    )
