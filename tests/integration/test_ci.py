@@ -112,7 +112,7 @@ def _printed_seconds(stdout: str) -> dict[str, float]:
 
 def _printed_cache(stderr: str) -> dict[tuple[str, str], str]:
     """The cache report's rows → {(image, stage): result}."""
-    rows = re.finditer(r"^(\S+:\S+) +(\w+) +(hit|built|reused|skipped) ", stderr, re.MULTILINE)
+    rows = re.finditer(r"^(\S+:\S+) +([\w-]+) +(hit|built|reused|skipped) ", stderr, re.MULTILINE)
     return {(m[1], m[2]): m[3] for m in rows}
 
 

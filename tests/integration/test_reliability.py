@@ -124,8 +124,10 @@ def test_a_corrupted_cache_layer_is_a_miss_and_the_build_goes_on(checked: tuple[
     _, namespace = checked
     repo = copy_repo(tmp_path / "repo")
     change_frontend(repo)
-    registry, path = direct(namespace)
-    deps = next(t for t in registry.tags(f"{path}/cache/frontend/default") if t.startswith("dependencies-"))
+    plan = cli(repo, runner_env(namespace), "plan", "--json")
+    assert plan.returncode == 0, plan.stderr[-2000:]
+    frontend = next(t for t in json.loads(plan.stdout)["targets"] if t["service"] == "frontend")
+    deps = next(f"dependencies-{s['key'][:48]}" for s in frontend["stages"] if s["stage"] == "dependencies")
     cache = scratch("rel-corrupt-cache")
     layer = _plant_entry(cache, deps, tmp_path)  # the dependency stage's tag, with a layer the engine must pull
     rule = Rule("GET", rf"/blobs/{layer}", "corrupt", times=None, client=ENGINE)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
+import time
 from collections.abc import Iterator
 
+import anyio
 import pytest
 
 from cargohold import interrupts
@@ -54,3 +57,29 @@ def test_a_second_signal_stops_a_deferred_section_at_once() -> None:
     with pytest.raises(KeyboardInterrupt):
         section()
     assert done == []
+
+
+def test_a_thread_call_returns_its_result_and_raises_its_error() -> None:
+    assert anyio.run(interrupts.in_thread, lambda: 42) == 42
+
+    def fails() -> int:
+        msg = "registry said no"
+        raise ValueError(msg)
+
+    with pytest.raises(ValueError, match="registry said no"):
+        anyio.run(interrupts.in_thread, fails)
+
+
+def test_a_cancelled_wait_for_a_stalled_thread_call_returns_at_once() -> None:
+    release = threading.Event()
+
+    async def main() -> float:
+        began = time.monotonic()
+        with anyio.move_on_after(0.2):
+            await interrupts.in_thread(lambda: release.wait(30))
+        return time.monotonic() - began
+
+    try:
+        assert anyio.run(main) < 5, "the cancelled wait held on to the stalled call"
+    finally:
+        release.set()

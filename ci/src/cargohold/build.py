@@ -27,7 +27,7 @@ from typing import Final
 import anyio
 import dagger
 
-from cargohold import telemetry
+from cargohold import interrupts, telemetry
 from cargohold.assemble import RuntimeSpec, in_engine, in_registry
 from cargohold.config import Config, ServiceConfig, ServiceKind
 from cargohold.errors import CargoholdError
@@ -44,6 +44,7 @@ from cargohold.stage_cache import (
     import_image,
     import_pulled,
     lookup,
+    resolve_images,
 )
 from cargohold.stages_node import NodeStages
 from cargohold.stages_python import PythonStages
@@ -180,7 +181,7 @@ async def publish_runtime(
     if all(stage in outputs.entries for stage in spec.stages):
         assemble = functools.partial(in_registry, spec, outputs.entries, str(job.image_entry))
         try:
-            reference = await anyio.to_thread.run_sync(assemble)
+            reference = await interrupts.in_thread(assemble)
         except CargoholdError as e:
             log.warning("%s: assembling in the registry failed, the engine builds the runtime: %s", job.target.label, e)
     else:
@@ -204,6 +205,9 @@ async def stage_outputs(
     """
     outputs = StageOutputs(job, stages)
     hits = await outputs.look_up()
+    if len(hits) < len(job.keys.stages):
+        # A base image that does not exist fails here, before any stage is built or exported.
+        await resolve_images(stages.base_images())
     async with anyio.create_task_group() as tg:
         for stage in job.keys.stages:
             name = f"stage {job.target.label} {stage}"
@@ -228,6 +232,7 @@ class StageOutputs:
         self.records: dict[str, StageRecord] = {}
         self.base: dagger.Container | None = None  # the runtime base, when built in this run
         self._locks = {stage: anyio.Lock() for stage in job.keys.stages}
+        self._built: dict[str, tuple[dagger.Container, float]] = {}  # stage → (its entry image, build seconds)
 
     def entry(self, stage: str) -> CacheEntry:
         """Where ``stage``'s output lives in the stage cache."""
@@ -236,7 +241,7 @@ class StageOutputs:
                                     job.keys.stages[stage])  # fmt: skip
 
     async def look_up(self) -> dict[str, Hit]:
-        """Every stage's entry, looked up side by side; the hits."""
+        """Every stage's entry, looked up side by side; the hits (known as entries from now on)."""
         hits: dict[str, Hit] = {}
 
         async def one(stage: str) -> None:
@@ -246,34 +251,42 @@ class StageOutputs:
         async with anyio.create_task_group() as tg:
             for stage in self.job.keys.stages:
                 tg.start_soon(one, stage)
+        self.entries.update(hits)
         return hits
 
     async def settle(self, stage: str, hit: Hit | None, pull: bool) -> None:  # noqa: FBT001 - start_soon is positional
-        """A hit is recorded (and pulled when wanted); a miss is built, after what it reads."""
+        """A hit is recorded (and pulled when wanted); a miss is built, after what it reads, then exported.
+
+        The export runs after the stage's folder is ready, so stages that read the folder
+        build while it is compressed and pushed.
+        """
         if hit is None:
             await self.materialize(stage)
+            await self._export(stage)
             return
-        self.entries[stage] = hit
-        self.records[stage] = _record(self.job, stage, Outcome.HIT, saved=hit.saved_seconds)
+        # A stage built here may have pulled this hit already (its record then says what was pulled).
+        self.records.setdefault(stage, _record(self.job, stage, Outcome.HIT, saved=hit.saved_seconds))
         if pull:
             await self.materialize(stage)
 
     async def materialize(self, stage: str) -> None:
-        """``stage``'s folder in the engine: its hit pulled (and checked), or built and exported."""
+        """``stage``'s folder in the engine: its hit pulled (and checked), or built (exported by ``settle``)."""
         async with self._locks[stage]:
             if stage in self.folders or (stage == RUNTIME_BASE and self.base is not None):
                 return
-            began = time.monotonic()
             if (hit := self.entries.get(stage)) is not None:
+                began = time.monotonic()
                 if await self._pull(stage, hit):
                     seconds, pulled = time.monotonic() - began, hit.compressed_bytes
                     self.records[stage] = _record(self.job, stage, Outcome.HIT, saved=hit.saved_seconds,
                                                   seconds=seconds, pulled_bytes=pulled)  # fmt: skip
                     return
-                del self.entries[stage]  # unreadable: built below, like a miss
+                del self.entries[stage]  # unreadable: built below, like a miss, and exported here
             for before in self.stages.reads(stage):
                 await self.materialize(before)
-            await self._build(stage, began)
+            await self._build(stage)
+            if hit is not None:
+                await self._export(stage)
 
     async def in_engine(self, stages: tuple[str, ...]) -> tuple[dagger.Container, dict[str, dagger.Directory]]:
         """The runtime base and the folders of ``stages``, in the engine (the runtime's fallback path)."""
@@ -291,7 +304,8 @@ class StageOutputs:
             self.folders[stage] = imported
         return imported is not None
 
-    async def _build(self, stage: str, began: float) -> None:
+    async def _build(self, stage: str) -> None:
+        began = time.monotonic()
         if stage == RUNTIME_BASE:
             self.base = image = self.stages.runtime_base()
             await image.sync()
@@ -300,7 +314,10 @@ class StageOutputs:
             await output.sync()
             self.folders[stage] = output
             image = folder_image(self.stages.output_path(stage), output)
-        seconds = time.monotonic() - began
+        self._built[stage] = (image, time.monotonic() - began)
+
+    async def _export(self, stage: str) -> None:
+        image, seconds = self._built[stage]
         entry = self.entry(stage)
         export_seconds, warning = await export(entry, image, seconds, self.job.keys.stages[stage])
         exported = None if warning else await lookup(entry)

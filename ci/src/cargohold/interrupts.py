@@ -15,11 +15,16 @@ import contextlib
 import logging
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import FrameType
-from typing import Final
+from typing import Final, NoReturn, TypeVar
+
+import anyio
+import anyio.from_thread
+import anyio.lowlevel
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # typer returns this exit code for a KeyboardInterrupt (which SIGTERM becomes here); cargohold never uses it.
 TYPER_INTERRUPTED: Final = 130
@@ -74,3 +79,32 @@ def deferred(what: str) -> Iterator[None]:
             signal.signal(s, handler)
     if pending:
         raise KeyboardInterrupt
+
+
+async def in_thread(work: Callable[[], T]) -> T:
+    """``work()`` in a daemon thread; a cancelled wait (Ctrl-C, SIGTERM) returns at once.
+
+    ``anyio.to_thread`` waits for its thread even when cancelled, and the process
+    waits for its threads at exit: a registry call stalled for minutes would hold
+    an interrupted run that long. An abandoned daemon thread dies with the process.
+    """
+    done, token = anyio.Event(), anyio.lowlevel.current_token()
+    outcome: list[Callable[[], T]] = []
+
+    def run() -> None:
+        try:
+            result = work()
+            outcome.append(lambda: result)
+        except BaseException as e:  # noqa: BLE001 - handed to the waiting task, which raises it
+            error = e
+            outcome.append(lambda: _raise(error))
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
+            anyio.from_thread.run_sync(done.set, token=token)
+
+    threading.Thread(target=run, name=f"cargohold {getattr(work, '__name__', 'registry call')}", daemon=True).start()
+    await done.wait()
+    return outcome[0]()
+
+
+def _raise(error: BaseException) -> NoReturn:
+    raise error

@@ -7,13 +7,13 @@ a few registry round trips.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import anyio
-
+from cargohold import interrupts
 from cargohold.errors import CargoholdError
 from cargohold.keys import BuildTarget, StageKeys
 from cargohold.reference import Reference
@@ -73,7 +73,7 @@ async def reuse_all(keys: Mapping[BuildTarget, StageKeys], registry: str) -> Bui
 
 async def move_tag(reference: str, tag_ref: str) -> None:
     """Point ``tag_ref`` at the manifest ``reference`` names (same repository; no pull, no push of blobs)."""
-    await anyio.to_thread.run_sync(_retag, reference, tag_ref)
+    await interrupts.in_thread(functools.partial(_retag, reference, tag_ref))
 
 
 def _retag(reference: str, tag_ref: str) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import json
 import logging
 import time
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import anyio
 
+from cargohold import interrupts
 from cargohold.errors import CargoholdError
 from cargohold.reference import Reference
 from cargohold.registry import Registry
@@ -105,7 +107,7 @@ class StageRecord:
 
 async def lookup(entry: CacheEntry) -> Hit | None:
     """The entry when the registry has it; None on a miss or any error (logged)."""
-    return await anyio.to_thread.run_sync(_lookup, entry)
+    return await interrupts.in_thread(functools.partial(_lookup, entry))
 
 
 def _lookup(entry: CacheEntry) -> Hit | None:
@@ -158,6 +160,15 @@ async def _pulled(hit: Hit, thing: T) -> T | None:
         log.warning("cache: %s unreadable, treated as a miss (%s)", hit.reference, _first_line(str(e)))
         return None
     return thing
+
+
+async def resolve_images(references: tuple[str, ...]) -> None:
+    """Have the engine resolve each image (its manifest and config) side by side; raises for a missing one."""
+    from dagger import dag  # noqa: PLC0415 - the SDK only where the engine is used
+
+    async with anyio.create_task_group() as tg:
+        for reference in dict.fromkeys(references):
+            tg.start_soon(dag.container().from_(reference).sync)
 
 
 def folder_image(path: str, output: dagger.Directory) -> dagger.Container:

@@ -43,6 +43,10 @@ class NodeStages:
     runtime_image: str
     ca_bundle: dagger.File | None = None
 
+    def base_images(self) -> tuple[str, str]:
+        """The builder's and the runtime's base images."""
+        return self.builder_image, self.runtime_image
+
     def reads(self, stage: str) -> tuple[str, ...]:
         """The stages whose folders ``stage`` builds on (they must be in the engine first)."""
         return ("dependencies",) if stage == "build" else ()

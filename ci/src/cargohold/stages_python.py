@@ -65,6 +65,10 @@ class PythonStages:
     wheelhouse: dagger.Directory | None = None
     ca_bundle: dagger.File | None = None
 
+    def base_images(self) -> tuple[str, str]:
+        """The builder's and the runtime's base images."""
+        return self.builder_image, self.runtime_image
+
     def reads(self, stage: str) -> tuple[str, ...]:
         """The stages whose folders ``stage`` builds on (they must be in the engine first)."""
         return ("heavy", "dependencies") if stage == "bake" else ()
