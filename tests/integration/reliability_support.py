@@ -33,9 +33,19 @@ def cli(repo: Path, env: dict[str, str], *args: str, timeout: float = 1500) -> s
 
 
 def start(repo: Path, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
-    """The real command line, started in the background (for signals)."""
+    """The real command line, started in the background (for signals), as a terminal would start it.
+
+    A shell's background job inherits SIGINT ignored (``./dev test &``, some CI runners); the
+    command under test gets the default disposition back, as a foreground command has.
+    """
     argv = workspace.cli_argv(repo / "cargohold.toml", *args)
-    return subprocess.Popen(argv, env=env, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        argv, env=env, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint
+    )  # noqa: PLW1509 - one syscall, no locks: safe before exec
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def git_repo(dst: Path) -> Path:

@@ -90,7 +90,8 @@ class NodeStages:
             dag.container()
             .from_(self.builder_image)
             .with_directory(SRC, self.src, exclude=["node_modules"])
-            .with_directory(f"{SRC}/node_modules", outputs["dependencies"])
+            # Mounted, not copied: tens of thousands of files would be copied into every build.
+            .with_mounted_directory(f"{SRC}/node_modules", outputs["dependencies"])
             .with_workdir(SRC)
         )
 

@@ -162,10 +162,11 @@ class PythonStages:
 
     def _bake(self, outputs: Outputs) -> dagger.Container:
         """The model made at build time by the service's own command, from the app code only."""
+        # Mounted, not copied: the bake only reads them, and copying torch costs seconds per bake.
         return (
             self._builder()
-            .with_directory(VENV, outputs["dependencies"])
-            .with_directory(HEAVY, outputs["heavy"])
+            .with_mounted_directory(VENV, outputs["dependencies"])
+            .with_mounted_directory(HEAVY, outputs["heavy"])
             .with_directory(APP, self.src, include=_patterns(self.settings.app))
             .with_workdir(APP)
             .with_env_variable("PATH", PATH)
