@@ -39,9 +39,9 @@ def start(repo: Path, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
     command under test gets the default disposition back, as a foreground command has.
     """
     argv = workspace.cli_argv(repo / "cargohold.toml", *args)
-    return subprocess.Popen(
-        argv, env=env, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint
-    )  # noqa: PLW1509 - one syscall, no locks: safe before exec
+    # preexec_fn is one syscall and takes no lock: safe in a threaded parent.
+    return subprocess.Popen(argv, env=env, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)  # noqa: PLW1509  # fmt: skip
 
 
 def _default_sigint() -> None:
