@@ -76,7 +76,8 @@ def test_a_code_change_on_a_fresh_engine_rebuilds_only_the_app_and_reuses_depend
             _cli(repo, fresh, "engine", "stop")
     assert outcomes[("backend", "heavy")] == "hit", outcomes
     assert outcomes[("backend", "dependencies")] == "hit", outcomes
-    assert outcomes[("backend", "bake")] == "built", outcomes  # the model is trained by the app's code
+    assert outcomes[("backend", "bake")] == "hit", outcomes  # main.py is not among the bake's inputs
+    assert outcomes[("backend", "app")] == "built", outcomes
     assert outcomes[("backend", "runtime")] == "built", outcomes
     cache_repo = Reference.parse(f"{namespace}/cache/backend/cpu").repository
     heavy_tags = [t for t in Registry(local_registry_address()).tags(cache_repo) if t.startswith("heavy-")]

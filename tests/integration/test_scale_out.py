@@ -160,13 +160,15 @@ def test_the_second_engine_reuses_what_the_first_exported(
     side_by_side: list[Job], repo: Path, runners: tuple[Runner, Runner], tmp_path: Path
 ) -> None:
     assert all(job.returncode == 0 for job in side_by_side)
-    main_py = repo / "services/backend/app/main.py"
-    main_py.write_text(main_py.read_text() + "\n# a code-only change, built on the other engine\n")
+    # The training code: the bake runs again on engine B, on torch and the venv that engine A exported.
+    train_py = repo / "services/backend/app/train.py"
+    train_py.write_text(train_py.read_text() + "\n# a change to the training code, built on the other engine\n")
     report = new_report(tmp_path)
     done = cli(repo / "cargohold.toml", runners[1].env, "build", "--service", "backend", "--cache-report", str(report))
     assert done.returncode == 0, done.stderr[-3000:]
     rows = {(r["service"], r["stage"]): r for r in json.loads(report.read_text())}
     assert rows[("backend", "heavy")]["outcome"] == "hit", rows  # torch, exported by engine A
     assert rows[("backend", "dependencies")]["outcome"] == "hit", rows
+    assert rows[("backend", "bake")]["outcome"] == "built", rows
     assert rows[("backend", "heavy")]["pulled_bytes"] > 100_000_000, rows[("backend", "heavy")]
     assert rows[("backend", "runtime")]["outcome"] == "built", rows

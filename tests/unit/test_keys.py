@@ -48,10 +48,34 @@ def test_a_code_change_keeps_the_dependency_stages(config: Config) -> None:
     )
     assert before.stages["heavy"] == after.stages["heavy"]
     assert before.stages["dependencies"] == after.stages["dependencies"]
-    assert before.stages["bake"] != after.stages["bake"]  # the model is trained by the app's code
+    assert before.stages["bake"] == after.stages["bake"]  # main.py is not among the bake's inputs
     assert before.stages["app"] != after.stages["app"]
     assert before.stages["runtime-base"] == after.stages["runtime-base"]
     assert before.image != after.image
+
+
+def test_a_change_to_the_training_code_bakes_again(config: Config) -> None:
+    tree = _tree("backend", config)
+    before = _keys(config, "backend", "cpu", tree)
+    after = _keys(config, "backend", "cpu", _changed(tree, "app/train.py"))
+    assert before.stages["bake"] != after.stages["bake"]
+    assert before.stages["heavy"] == after.stages["heavy"]
+
+
+def test_without_bake_inputs_any_app_file_bakes_again(config: Config) -> None:
+    raw = config.model_dump(by_alias=True)
+    raw["services"]["backend"]["python"]["bake-inputs"] = None
+    whole_app = parse_config(raw)
+    tree = _tree("backend", whole_app)
+    before = _keys(whole_app, "backend", "cpu", tree)
+    assert before.stages["bake"] != _keys(whole_app, "backend", "cpu", _changed(tree, "app/main.py")).stages["bake"]
+
+
+def test_a_bake_input_that_matches_nothing_is_a_config_error(config: Config) -> None:
+    raw = config.model_dump(by_alias=True)
+    raw["services"]["backend"]["python"]["bake-inputs"] = ["app/trian.py"]
+    with pytest.raises(ConfigError, match=r"app/trian\.py matches no file"):
+        _keys(parse_config(raw), "backend", "cpu", _tree("backend", config))
 
 
 def test_a_lockfile_change_rebuilds_dependencies_but_not_torch(config: Config) -> None:

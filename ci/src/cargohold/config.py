@@ -150,6 +150,11 @@ class PythonConfig(_Model):
     app: tuple[str, ...] = ("app",)
     bake: tuple[str, ...] | None = Field(default=None, description="command that bakes the model at build time")
     bake_output: str | None = Field(default=None, alias="bake-output")
+    bake_inputs: tuple[str, ...] | None = Field(
+        default=None,
+        alias="bake-inputs",
+        description="the files and folders the bake reads (default: app); a change elsewhere keeps the model",
+    )
     prune: tuple[str, ...] = Field(
         default=(), description="globs under site-packages (and the heavy folder) removed before the runtime"
     )
@@ -164,7 +169,14 @@ class PythonConfig(_Model):
             raise ValueError("bake needs bake-output, the absolute folder the command writes")
         if self.bake_output and not self.bake_output.startswith("/"):
             raise ValueError(f"bake-output {self.bake_output!r} must be an absolute path in the image")
+        if self.bake_inputs is not None and not (self.bake and self.bake_inputs):
+            raise ValueError("bake-inputs needs bake, and at least one file or folder")
         return self
+
+    @property
+    def baked_from(self) -> tuple[str, ...]:
+        """What the bake reads of the service folder: its declared inputs, else the app folders."""
+        return self.bake_inputs or self.app
 
 
 class NodeConfig(_Model):

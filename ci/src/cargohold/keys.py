@@ -124,7 +124,11 @@ def _python_stage_keys(
         "dependencies": _hash({**builder, "stage": "dependencies", "lockfile": tree.file(settings.lockfile, name)}),
     }  # fmt: skip
     if settings.bake:
-        app = tree.digest(_under(settings.app))
+        for path in settings.bake_inputs or ():
+            if not any(_under((path,))(p) for p in tree.files):
+                msg = f"services.{name}.python.bake-inputs: {path} matches no file of the build context"
+                raise ConfigError([f"{msg}; fix the path or add the file"])
+        app = tree.digest(_under(settings.baked_from))
         keys["bake"] = _hash({**builder, "stage": "bake", "after": keys, "app": app, "command": list(settings.bake)})
     return keys
 

@@ -4,7 +4,7 @@
     heavy         heavy requirements (torch) → /opt/heavy      key: that file + index + base
     dependencies  the lockfile → /opt/venv                      key: the lockfile + base
     app           the app's files → /app                        key: those files
-    bake          venv + heavy + app → the model folder         key: app code + heavy + dependencies
+    bake          venv + heavy + bake inputs → the model folder key: those files + heavy + dependencies
     runtime       runtime-base + /opt/heavy + /opt/venv + /app + model: the stages' own layers
 
 Every stage produces one folder, at the path the runtime keeps it. A stage reads
@@ -167,7 +167,8 @@ class PythonStages:
             self._builder()
             .with_mounted_directory(VENV, outputs["dependencies"])
             .with_mounted_directory(HEAVY, outputs["heavy"])
-            .with_directory(APP, self.src, include=_patterns(self.settings.app))
+            # Only what the bake's key covers: a file it reads but does not declare fails here, loudly.
+            .with_directory(APP, self.src, include=_patterns(self.settings.baked_from))
             .with_workdir(APP)
             .with_env_variable("PATH", PATH)
             .with_exec(list(self.settings.bake or ()))
