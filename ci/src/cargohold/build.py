@@ -205,9 +205,11 @@ async def stage_outputs(
     """
     outputs = StageOutputs(job, stages)
     hits = await outputs.look_up()
-    if len(hits) < len(job.keys.stages):
-        # A base image that does not exist fails here, before any stage is built or exported.
-        await resolve_images(stages.base_images())
+    # The bases of the stages to build: a missing one fails here, before any stage is built or exported.
+    # (Only those: a fresh runner that builds nothing but the app pulls no base at all.)
+    await resolve_images(
+        tuple(base for stage in job.keys.stages if stage not in hits and (base := stages.base_of(stage)))
+    )
     async with anyio.create_task_group() as tg:
         for stage in job.keys.stages:
             name = f"stage {job.target.label} {stage}"

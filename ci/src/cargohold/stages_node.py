@@ -23,6 +23,7 @@ from dagger import dag
 
 from cargohold.cache import npm_cache
 from cargohold.config import NodeConfig
+from cargohold.keys import RUNTIME_BASE
 from cargohold.trust import with_ca_bundle, without_ca_bundle
 
 SRC: Final = "/src"
@@ -43,9 +44,11 @@ class NodeStages:
     runtime_image: str
     ca_bundle: dagger.File | None = None
 
-    def base_images(self) -> tuple[str, str]:
-        """The builder's and the runtime's base images."""
-        return self.builder_image, self.runtime_image
+    def base_of(self, stage: str) -> str | None:
+        """The base image ``stage`` is built from (None: it needs none)."""
+        if stage in ("dependencies", "build"):
+            return self.builder_image
+        return self.runtime_image if stage == RUNTIME_BASE else None
 
     def reads(self, stage: str) -> tuple[str, ...]:
         """The stages whose folders ``stage`` builds on (they must be in the engine first)."""

@@ -28,6 +28,7 @@ from dagger import dag
 
 from cargohold.cache import pip_cache
 from cargohold.config import PythonConfig, VariantConfig
+from cargohold.keys import RUNTIME_BASE
 from cargohold.trust import with_ca_bundle, without_ca_bundle
 
 VENV: Final = "/opt/venv"
@@ -65,9 +66,11 @@ class PythonStages:
     wheelhouse: dagger.Directory | None = None
     ca_bundle: dagger.File | None = None
 
-    def base_images(self) -> tuple[str, str]:
-        """The builder's and the runtime's base images."""
-        return self.builder_image, self.runtime_image
+    def base_of(self, stage: str) -> str | None:
+        """The base image ``stage`` is built from (None: it needs none)."""
+        if stage in ("heavy", "dependencies", "bake"):
+            return self.builder_image
+        return self.runtime_image if stage == RUNTIME_BASE else None
 
     def reads(self, stage: str) -> tuple[str, ...]:
         """The stages whose folders ``stage`` builds on (they must be in the engine first)."""
