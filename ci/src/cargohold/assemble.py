@@ -29,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
+from cargohold.errors import RegistryError
 from cargohold.keys import RUNTIME_BASE as BASE_STAGE
 from cargohold.reference import Reference
 from cargohold.registry import OCI_CONFIG, OCI_MANIFEST, Registry, sha256_digest
@@ -145,8 +146,6 @@ def in_registry(spec: RuntimeSpec, entries: Mapping[str, Hit], target: str) -> s
 def _diff_ids(hit: Hit) -> list[str]:
     diff_ids = list((hit.config.get("rootfs") or {}).get("diff_ids") or [])
     if len(diff_ids) != len(hit.layers):
-        from cargohold.errors import RegistryError  # noqa: PLC0415 - only on this rare path
-
         msg = f"the cache entry {hit.reference} lists {len(diff_ids)} diff_ids for {len(hit.layers)} layers"
         raise RegistryError(msg, "delete the entry (prune-cache) and build again")
     return diff_ids

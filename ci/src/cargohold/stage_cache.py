@@ -82,11 +82,6 @@ class Hit:
     layers: tuple[Mapping[str, Any], ...] = ()  # the manifest's layer descriptors
     config: Mapping[str, Any] = field(default_factory=dict)  # the image config (rootfs.diff_ids, config, history)
 
-    @property
-    def repository(self) -> str:
-        """``host/path`` of the repository that holds the entry's blobs."""
-        return self.reference.split("@", 1)[0]
-
 
 @dataclass(frozen=True)
 class StageRecord:
