@@ -66,8 +66,11 @@ NAIVE_TAG: Final = "backend-naive:cuda"
 TIMES: Final = "\N{MULTIPLICATION SIGN}"
 GOAL: Final = 1.15  # the cargohold image may weigh at most this many times the sum of its parts
 NAIVE_BUILD_LIMIT: Final = 40 * 60  # seconds; PyPI's CUDA torch is several GB
-# PyTorch's CPU index is out of reach here: torch comes from the shared wheelhouse, as in the tests.
-WHEELHOUSE_OVERRIDE: Final = 'services.backend.variants.cpu = { find-links = "../shared/wheels", index-url = "" }'
+# PyTorch's CPU index is out of reach here: torch comes from the shared wheelhouse, its dependencies
+# from PyPI, as in the tests.
+WHEELHOUSE_OVERRIDE: Final = (
+    'services.backend.variants.cpu = { find-links = "../shared/wheels", index-url = "https://pypi.org/simple" }'
+)
 # The wheels pip would pick for CPython 3.11 on Debian bookworm (glibc 2.36), best first.
 WHEEL_PLATFORMS: Final = (*(f"manylinux_2_{minor}_x86_64" for minor in range(36, 16, -1)), "manylinux2014_x86_64")
 NAIVE_VENV: Final = "/opt/venv"
@@ -225,21 +228,21 @@ def torch_wheel(config: Config) -> Path:
     heavy = variant.heavy or svc.python_settings.heavy
     if heavy is None or variant.find_links is None:
         raise SystemExit(f"error: {SERVICE}:{VARIANT} has no heavy requirements from a wheelhouse to measure")
-    [(name, version)] = pinned(ROOT / svc.path / heavy)
+    name, version = pinned(ROOT / svc.path / heavy)[0]  # torch first; its own dependencies after it
     wheels = sorted((ROOT / variant.find_links).glob(f"{name}-{version}-*.whl"))
     if not wheels:
         raise SystemExit(f"error: no {name}-{version} wheel in {ROOT / variant.find_links}")
     return wheels[0]
 
 
-def runtime_wheels_size(lockfile: Path) -> tuple[int, int]:
-    """How many wheels the lockfile pins for CPython 3.11 on bookworm, and their total size (from PyPI)."""
+def runtime_wheels_size(pins: list[str]) -> tuple[int, int]:
+    """How many wheels ``pins`` are for CPython 3.11 on bookworm, and their total size (from PyPI)."""
     platforms = [f"--platform={platform}" for platform in WHEEL_PLATFORMS]
     env = {k: v for k, v in os.environ.items() if k not in {"PIP_FIND_LINKS", "PIP_NO_INDEX"}}  # PyPI only
     with tempfile.TemporaryDirectory(prefix="bench-wheels-") as folder:
         command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:"]
         command += ["--python-version=3.11", "--implementation=cp", "--abi=cp311", *platforms]
-        subprocess.run([*command, "-r", str(lockfile), "-d", folder], check=True, env=env)
+        subprocess.run([*command, *pins, "-d", folder], check=True, env=env)
         wheels = list(Path(folder).glob("*.whl"))
         return len(wheels), sum(wheel.stat().st_size for wheel in wheels)
 
@@ -248,8 +251,10 @@ def necessary_parts(config: Config) -> Parts:
     """(a) the runtime base image, (b) the torch CPU wheel, (c) the other runtime wheels."""
     wheel = torch_wheel(config)
     svc = config.service(SERVICE)
-    log.info("downloading the wheels of %s to weigh them", svc.python_settings.lockfile)
-    count, others = runtime_wheels_size(ROOT / svc.path / svc.python_settings.lockfile)
+    log.info("downloading the wheels of %s and torch's own dependencies to weigh them", svc.python_settings.lockfile)
+    heavy = svc.python_settings.heavy or "requirements/torch.txt"
+    pins = pinned(ROOT / svc.path / svc.python_settings.lockfile) + pinned(ROOT / svc.path / heavy)[1:]
+    count, others = runtime_wheels_size([f"{name}=={version}" for name, version in pins])
     base = config.images.python
     return Parts(base, base_image_size(base), wheel.name, wheel.stat().st_size, count, others)
 
@@ -265,7 +270,7 @@ def naive_container(config: Config, bundle: dagger.File | None) -> dagger.Contai
     pip caches stays in the layer, as in a plain ``RUN pip install``.
     """
     svc = config.service(SERVICE)
-    [(name, version)] = pinned(ROOT / svc.path / (svc.python_settings.heavy or "requirements/torch.txt"))
+    name, version = pinned(ROOT / svc.path / (svc.python_settings.heavy or "requirements/torch.txt"))[0]
     torch = f"{name}=={version.partition('+')[0]}"  # PyPI's default build: CUDA on Linux
     return (
         dag.container()

@@ -2,7 +2,8 @@
 # optimized style, for the side-by-side benchmark (bench/compare.py).
 #
 #   builder: compilers + a venv; torch first (its own layer, from a local CPU
-#            wheel bound from the context), then the lockfile, then the model
+#            wheel bound from the context, torch's own dependencies from
+#            PyPI), then the lockfile, then the model
 #            baked by the app's own command; pip's cache on a cache mount.
 #   runtime: the slim base, a non-root user, the venv and the model copied
 #            over, the app code, a HEALTHCHECK.
@@ -20,7 +21,8 @@ RUN python3 -m venv /opt/venv
 COPY requirements/torch.txt requirements/torch.txt
 RUN --mount=type=cache,target=/root/.cache/pip \
     --mount=type=bind,source=wheels,target=/wheels \
-    pip install --no-deps --no-index --find-links /wheels -r requirements/torch.txt
+    --mount=type=secret,id=ca \
+    PIP_CERT=/run/secrets/ca pip install --no-deps --find-links /wheels -r requirements/torch.txt
 COPY requirements/app.lock requirements/app.lock
 RUN --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=ca \

@@ -23,10 +23,13 @@ from tests.conftest import ENGINE_KEY, NO_ENGINE_KEY
 
 ROOT = Path(__file__).parents[2]
 TEST_NAMESPACE = "cargohold-tests"
-# Where PyTorch's CPU index cannot be reached (these machines), the backend's CPU
-# variant takes torch from the shared wheelhouse: an index override, not a code path.
+# Where PyTorch's CPU index cannot be reached (these machines), the backend's CPU variant takes
+# torch from the shared wheelhouse and torch's own dependencies from PyPI: an index override,
+# not a code path.
 WHEELHOUSE = ROOT.parent / "shared" / "wheels"
-WHEELHOUSE_OVERRIDE = 'services.backend.variants.cpu = { find-links = "../shared/wheels", index-url = "" }'
+WHEELHOUSE_OVERRIDE = (
+    'services.backend.variants.cpu = { find-links = "../shared/wheels", index-url = "https://pypi.org/simple" }'
+)
 
 
 @pytest.fixture(scope="session", autouse=True)

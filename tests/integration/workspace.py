@@ -37,11 +37,12 @@ def copy_repo(dst: Path) -> Path:
 def runner_env(registry: str, **extra: str) -> dict[str, str]:
     """A clean environment (none of this process's engine or cargohold settings) that builds into ``registry``.
 
-    Torch for the backend comes from the shared wheelhouse (an index override), and the
+    Torch for the backend comes from the shared wheelhouse (an index override), its dependencies from PyPI, and the
     base images are the local Debian-built ones.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("_EXPERIMENTAL_DAGGER", "CARGOHOLD_"))}
-    overrides = f'services.backend.variants.cpu = {{ find-links = "{WHEELS}", index-url = "" }}'
+    pypi = "https://pypi.org/simple"  # torch's own dependencies (pinned beside it in torch.txt)
+    overrides = f'services.backend.variants.cpu = {{ find-links = "{WHEELS}", index-url = "{pypi}" }}'
     env |= {"CARGOHOLD_REGISTRY": registry, "CARGOHOLD_BASE_IMAGES": "local", "CARGOHOLD_OVERRIDES": overrides}
     return env | extra
 

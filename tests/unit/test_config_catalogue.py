@@ -69,6 +69,14 @@ CATALOGUE = {
         "exactly one variant must say default = true",
     ),
     "bake without output": (HEAD + SERVICE + '[services.api.python]\nbake = ["make"]\n', "bake needs bake-output"),
+    "bake packages without bake": (
+        HEAD + SERVICE + '[services.api.python]\nbake-packages = "heavy"\n',
+        'bake-packages = "heavy" needs bake',
+    ),
+    "unknown bake packages": (
+        HEAD + SERVICE + '[services.api.python]\nbake-packages = "torch"\n',
+        "services.api.python.bake-packages",
+    ),
     "node settings on a python service": (HEAD + SERVICE + "[services.api.node]\n", "a python service takes [python]"),
     "bad budget": (HEAD + SERVICE + 'budget = "lots"\n', "services.api.budget"),
     "bad service name": (HEAD + SERVICE.replace("services.api", "services.API"), "service name 'API'"),

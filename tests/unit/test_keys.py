@@ -84,6 +84,37 @@ def test_a_lockfile_change_rebuilds_dependencies_but_not_torch(config: Config) -
     after = _keys(config, "backend", "cpu", _changed(tree, "requirements/app.lock"))
     assert before.stages["heavy"] == after.stages["heavy"]
     assert before.stages["dependencies"] != after.stages["dependencies"]
+    assert before.stages["bake"] == after.stages["bake"]  # bake-packages = "heavy": the model needs torch alone
+
+
+def test_a_heavy_change_bakes_again(config: Config) -> None:
+    tree = _tree("backend", config)
+    before = _keys(config, "backend", "cpu", tree)
+    after = _keys(config, "backend", "cpu", _changed(tree, "requirements/torch.txt"))
+    assert before.stages["heavy"] != after.stages["heavy"]
+    assert before.stages["bake"] != after.stages["bake"]
+
+
+def _bake_packages(config: Config, value: str) -> Config:
+    raw = config.model_dump(by_alias=True)
+    raw["services"]["backend"]["python"]["bake-packages"] = value
+    return parse_config(raw)
+
+
+def test_a_bake_on_all_packages_bakes_again_after_a_lockfile_change(config: Config) -> None:
+    every_package = _bake_packages(config, "all")
+    tree = _tree("backend", every_package)
+    before = _keys(every_package, "backend", "cpu", tree)
+    after = _keys(every_package, "backend", "cpu", _changed(tree, "requirements/app.lock"))
+    assert before.stages["bake"] != after.stages["bake"]
+    assert before.stages["bake"] != _keys(config, "backend", "cpu", tree).stages["bake"]
+
+
+def test_a_bake_on_heavy_packages_without_heavy_requirements_is_a_config_error(config: Config) -> None:
+    raw = _bake_packages(config, "heavy").model_dump(by_alias=True)
+    raw["services"]["backend"]["python"]["heavy"] = None
+    with pytest.raises(ConfigError, match=r'bake-packages = "heavy" in variant cpu, which has no heavy'):
+        _keys(parse_config(raw), "backend", "cpu", _tree("backend", config))
 
 
 def test_irrelevant_files_change_nothing(config: Config) -> None:

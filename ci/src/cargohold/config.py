@@ -28,7 +28,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ByteSize, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -141,6 +141,11 @@ class VariantConfig(_Model):
         return value or None
 
 
+# What the bake's environment holds: every package of the service, or only the heavy requirements
+# (which then must hold everything the bake imports: torch and torch's own dependencies).
+BakePackages = Literal["all", "heavy"]
+
+
 class PythonConfig(_Model):
     """``[services.<name>.python]``: how a Python service's stages are made."""
 
@@ -154,6 +159,12 @@ class PythonConfig(_Model):
         default=None,
         alias="bake-inputs",
         description="the files and folders the bake reads (default: app); a change elsewhere keeps the model",
+    )
+    bake_packages: BakePackages = Field(
+        default="all",
+        alias="bake-packages",
+        description='the packages the bake runs with: "all" (heavy and the lockfile) or "heavy" (a lockfile change '
+        "keeps the model)",
     )
     prune: tuple[str, ...] = Field(
         default=(), description="globs under site-packages (and the heavy folder) removed before the runtime"
@@ -171,6 +182,8 @@ class PythonConfig(_Model):
             raise ValueError(f"bake-output {self.bake_output!r} must be an absolute path in the image")
         if self.bake_inputs is not None and not (self.bake and self.bake_inputs):
             raise ValueError("bake-inputs needs bake, and at least one file or folder")
+        if self.bake_packages == "heavy" and not self.bake:
+            raise ValueError('bake-packages = "heavy" needs bake')
         return self
 
     @property

@@ -129,7 +129,13 @@ def _python_stage_keys(
                 msg = f"services.{name}.python.bake-inputs: {path} matches no file of the build context"
                 raise ConfigError([f"{msg}; fix the path or add the file"])
         app = tree.digest(_under(settings.baked_from))
-        keys["bake"] = _hash({**builder, "stage": "bake", "after": keys, "app": app, "command": list(settings.bake)})
+        after = dict(keys)
+        if settings.bake_packages == "heavy":  # the bake sees torch alone: a lockfile change keeps the model
+            if heavy_file is None:
+                msg = f'services.{name}.python.bake-packages = "heavy" in variant {variant_name}, which has no heavy'
+                raise ConfigError([f'{msg}; set python.heavy (or the variant\'s heavy), or bake-packages = "all"'])
+            after = {"heavy": keys["heavy"], "packages": "heavy"}
+        keys["bake"] = _hash({**builder, "stage": "bake", "after": after, "app": app, "command": list(settings.bake)})
     return keys
 
 

@@ -5,6 +5,7 @@
     dependencies  the lockfile → /opt/venv                      key: the lockfile + base
     app           the app's files → /app                        key: those files
     bake          venv + heavy + bake inputs → the model folder key: those files + heavy + dependencies
+                  (bake-packages = "heavy": heavy alone, so a lockfile change keeps the model)
     runtime       runtime-base + /opt/heavy + /opt/venv + /app + model: the stages' own layers
 
 Every stage produces one folder, at the path the runtime keeps it. A stage reads
@@ -41,6 +42,11 @@ RUNTIME_UID: Final = 10001
 RUNTIME_USER: Final = "app"
 PATH: Final = f"{VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PTH_FILE: Final = "cargohold-heavy.pth"
+# Writes the .pth file through which the venv finds the heavy folder (installed apart, with --target).
+_HEAVY_PTH: Final = (
+    f"{VENV}/bin/python", "-c",
+    f"import sysconfig, pathlib; pathlib.Path(sysconfig.get_path('purelib'), {PTH_FILE!r}).write_text({HEAVY!r})",
+)  # fmt: skip
 PIP: Final = (f"{PIP_TOOL}/bin/pip", "--python", f"{VENV}/bin/python", "--disable-pip-version-check")
 # Removes the config's prune globs under a folder ("site" means the venv's site-packages).
 PRUNE: Final = (
@@ -74,7 +80,9 @@ class PythonStages:
 
     def reads(self, stage: str) -> tuple[str, ...]:
         """The stages whose folders ``stage`` builds on (they must be in the engine first)."""
-        return ("heavy", "dependencies") if stage == "bake" else ()
+        if stage != "bake":
+            return ()
+        return ("heavy",) if self.settings.bake_packages == "heavy" else ("heavy", "dependencies")
 
     def dev_reads(self) -> tuple[str, ...]:
         """The stages lint and unit tests run on."""
@@ -153,23 +161,24 @@ class PythonStages:
 
     def _dependencies(self, _: Outputs) -> dagger.Container:
         """The lockfile into the venv, which also finds the heavy folder through a .pth file."""
-        pth = f"import sysconfig, pathlib; pathlib.Path(sysconfig.get_path('purelib'), {PTH_FILE!r})"
-        pth += f".write_text({HEAVY!r})"
         return (
             self._builder()
             .with_file(f"{SRC}/{self.settings.lockfile}", self.src.file(self.settings.lockfile))
             .with_exec([*PIP, "install", *self._compile(), "--no-deps", "-r", f"{SRC}/{self.settings.lockfile}"])
-            .with_exec([f"{VENV}/bin/python", "-c", pth])
+            .with_exec(list(_HEAVY_PTH))
             .with_(self._prune("site"))
         )
 
     def _bake(self, outputs: Outputs) -> dagger.Container:
         """The model made at build time by the service's own command, from the app code only."""
+        ctr = self._builder()
         # Mounted, not copied: the bake only reads them, and copying torch costs seconds per bake.
+        if "dependencies" in self.reads("bake"):
+            ctr = ctr.with_mounted_directory(VENV, outputs["dependencies"])
+        else:  # torch alone: the builder's empty venv, which finds the heavy folder like the runtime's does
+            ctr = ctr.with_exec(list(_HEAVY_PTH))
         return (
-            self._builder()
-            .with_mounted_directory(VENV, outputs["dependencies"])
-            .with_mounted_directory(HEAVY, outputs["heavy"])
+            ctr.with_mounted_directory(HEAVY, outputs["heavy"])
             # Only what the bake's key covers: a file it reads but does not declare fails here, loudly.
             .with_directory(APP, self.src, include=_patterns(self.settings.baked_from))
             .with_workdir(APP)
