@@ -84,7 +84,9 @@ def test_a_code_change_on_a_fresh_engine_rebuilds_only_the_app_and_reuses_depend
     assert len(heavy_tags) == 1, f"wanted torch exported once, got {heavy_tags}"
 
 
-def test_a_lockfile_change_rebuilds_the_dependency_stage_and_keeps_the_model(warm: Path, namespace: str, tmp_path: Path) -> None:
+def test_a_lockfile_change_rebuilds_the_dependency_stage_and_keeps_the_model(
+    warm: Path, namespace: str, tmp_path: Path
+) -> None:
     repo = copy_repo(tmp_path / "repo")
     lock = repo / "services/backend/requirements/app.lock"
     lock.write_text(lock.read_text() + "six==1.16.0\n")
