@@ -7,7 +7,8 @@ one line; a failing step inside the engine shows the tool's own stderr.
 The Dagger SDK takes seconds to import, so it is imported only where a session
 opens: this module's own imports stay free of it, and a command that needs no
 engine (``plan``, ``validate``, ``report``, a ``build`` that reuses every
-image) never loads it. tests/unit/test_lazy_sdk.py holds that line.
+image, a ``ci`` that finds every image and check already verified) never
+loads it. tests/unit/test_lazy_sdk.py holds that line.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from cargohold import engine as engines
 from cargohold import interrupts, progress, telemetry
 from cargohold.bootstrap import BootstrapReport, bootstrap, ready_for_lookups, use_local_base_images
 from cargohold.cache_report import report_json, report_lines
+from cargohold.ci_run import CiOptions, CiRun, checked_marker, integration_marker, verified_run, write_junit
 from cargohold.config import CONFIG_FILE, Config, ContextConfig, load_config
 from cargohold.errors import CargoholdError, ConfigError
 from cargohold.host_inputs import check_contexts, host_services, keys_for, provenance, service_inputs
@@ -52,7 +54,6 @@ if TYPE_CHECKING:  # these import the Dagger SDK: at run time, only inside what 
     import dagger
 
     from cargohold.build import Job, Provenance
-    from cargohold.pipeline import CiOptions, CiRun
     from cargohold.publish import ReleaseImage
     from cargohold.smoke import SmokeReport
 
@@ -116,8 +117,6 @@ def ci(
     Sets up what is missing first (engine, registry, base images). Services whose image already exists
     for identical inputs are skipped green; when nothing needs to run, no engine is started.
     """
-    from cargohold.pipeline import CiOptions  # noqa: PLC0415 - the SDK (see the module docstring)
-
     config = _load()
     options = CiOptions(parse_only(only), fail_fast=fail_fast)
     wanted = [t for name in (service or list(config.services)) for t in targets(config, name, None)]
@@ -151,8 +150,7 @@ def _observed(trace: Path, expected: list[str]) -> Iterator[None]:
 
 def _expected(config: Config, wanted: list[BuildTarget], options: CiOptions) -> list[str]:
     """The spans a run will start, in order: each service's checks, then integration."""
-    kinds = [k for k in (TaskKind.LINT, TaskKind.TEST, TaskKind.BUILD) if k in options.only]
-    names = [f"check {t.service}:{k.value}" for t in wanted for k in kinds]
+    names = [f"check {t.service}:{k.value}" for t in wanted for k in options.per_target()]
     if TaskKind.INTEGRATION in options.only and config.integration is not None:
         names.append("check integration")
     return names
@@ -192,8 +190,6 @@ def report(
 
 def _checks_pending(planned: Plan, options: CiOptions) -> bool:
     """True when some image exists but its lint and unit tests never passed for these inputs."""
-    from cargohold.pipeline import checked_marker  # noqa: PLC0415 - the SDK (see the module docstring)
-
     if not {TaskKind.LINT, TaskKind.TEST} & options.only:
         return False
     markers = [
@@ -204,8 +200,6 @@ def _checks_pending(planned: Plan, options: CiOptions) -> bool:
 
 def _integration_pending(config: Config, planned: Plan, options: CiOptions, root: Path) -> bool:
     """True when the integration suite must run: selected, configured, and not passed for these images."""
-    from cargohold.pipeline import integration_marker  # noqa: PLC0415 - the SDK (see the module docstring)
-
     if TaskKind.INTEGRATION not in options.only or config.integration is None:
         return False
     tree = host_tree(root / config.integration.path, ContextConfig())
@@ -215,8 +209,6 @@ def _integration_pending(config: Config, planned: Plan, options: CiOptions, root
 
 
 async def _ci_without_engine(planned: Plan, options: CiOptions) -> CiRun:
-    from cargohold.pipeline import verified_run  # noqa: PLC0415 - the SDK (see the module docstring)
-
     return await verified_run(_load(), await reuse_all(planned.keys, planned.registry), options)
 
 
@@ -236,8 +228,6 @@ async def _ci(config: Config, wanted: list[BuildTarget], options: CiOptions) -> 
 
 def _finish_ci(run: CiRun, junit: Path, cache_report: Path | None) -> None:
     """Print the results, write the reports, and exit non-zero when anything failed."""
-    from cargohold.pipeline import write_junit  # noqa: PLC0415 - the SDK (see the module docstring)
-
     _print_lines(report_lines(run.records))
     if cache_report is not None:
         cache_report.write_text(json.dumps(report_json(run.records), indent=2) + "\n")
@@ -359,8 +349,6 @@ def _release_registry(to: str, credentials: Credentials | None) -> Registry:
 
 def _require_checked(planned: Plan) -> None:
     """Publish only images ci built and checked for exactly these inputs."""
-    from cargohold.pipeline import checked_marker  # noqa: PLC0415 - the SDK (see the module docstring)
-
     markers = {
         str(checked_marker(planned.cache_registry, t.service, t.variant, k.image)): t for t, k in planned.keys.items()
     }

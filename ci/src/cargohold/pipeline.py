@@ -11,18 +11,17 @@ images and this suite.
 
 Every task ends with a result; one failure does not hide the others, unless
 ``fail_fast`` asks to stop at the first.
+
+What a run is (options, results, markers) and the run that needs no engine
+live in ci_run.py, which does not import the Dagger SDK.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Final
+from dataclasses import dataclass, replace
 
 import anyio
 import dagger
@@ -30,37 +29,20 @@ from dagger import dag
 
 from cargohold import telemetry
 from cargohold.build import Job, publish_runtime, stage_outputs, stages_for
+from cargohold.ci_run import CiOptions, CiRun, checked_marker, integration_marker, over_budget, skipped
 from cargohold.config import Config
 from cargohold.errors import CargoholdError
-from cargohold.image_checks import image_facts, size_against_budget
-from cargohold.image_facts import FindingKind, gate_problems
+from cargohold.image_checks import image_facts
+from cargohold.image_facts import gate_problems
 from cargohold.integration import JUNIT, app_services, database, suite_container
 from cargohold.keys import SourceTree
 from cargohold.results import TaskKind, TaskResult, TaskStatus, tail
-from cargohold.reuse import BuildRun, PushedImage, reuse_existing
-from cargohold.stage_cache import CacheEntry, StageRecord, lookup
+from cargohold.reuse import reuse_existing
+from cargohold.stage_cache import CacheEntry, lookup
+
+__all__ = ["CiOptions", "IntegrationInputs", "run_ci"]  # CiOptions: run_ci's argument (main.py imports it from here)
 
 log = logging.getLogger(__name__)
-
-IDENTICAL: Final = "skipped: identical inputs (already verified)"
-
-
-@dataclass(frozen=True)
-class CiOptions:
-    """What to run."""
-
-    only: frozenset[TaskKind] = frozenset(TaskKind)
-    fail_fast: bool = False
-
-
-@dataclass
-class CiRun:
-    """Everything a CI run produced."""
-
-    results: list[TaskResult] = field(default_factory=list)
-    images: dict[str, PushedImage] = field(default_factory=dict)  # service → image
-    records: list[StageRecord] = field(default_factory=list)
-    junit_files: dict[str, str] = field(default_factory=dict)  # name → XML text from inside the engine
 
 
 @dataclass(frozen=True)
@@ -106,11 +88,6 @@ async def run_ci(
     return run
 
 
-def checked_marker(cache_registry: str, service: str, variant: str, image_key: str) -> CacheEntry:
-    """Where "lint and unit tests passed for exactly these inputs" is recorded."""
-    return CacheEntry(f"{cache_registry}/cache/{service}/{variant}", f"checked-{image_key[:48]}")
-
-
 async def _target(ctx: _Context, job: Job) -> None:
     """Lint, unit tests and build of one target; green skips for what identical inputs already passed."""
     run, options = ctx.run, ctx.options
@@ -125,12 +102,12 @@ async def _target(ctx: _Context, job: Job) -> None:
             ctx.stop_if_fail_fast()
             return
         if await lookup(marker) is not None:  # built and checked before: nothing to do
-            run.results += [_skipped(f"{label}:{k.value}", k) for k in _checks(options)]
+            run.results += [skipped(f"{label}:{k.value}", k) for k in options.per_target()]
             return
     svc = job.config.service(label)
     stages = stages_for(job)
     try:
-        checks = {TaskKind.LINT, TaskKind.TEST} & set(_checks(options))
+        checks = {TaskKind.LINT, TaskKind.TEST} & set(options.per_target())
         outputs = await stage_outputs(job, stages, run.records, pull=stages.dev_reads() if checks else ())
     except dagger.ExecError as e:
         run.results.append(_failure(f"{label}:build", TaskKind.BUILD, 0.0, e, "a build stage failed"))
@@ -154,61 +131,16 @@ async def _target(ctx: _Context, job: Job) -> None:
         TaskKind.TEST: lambda: _commands(stages.dev(outputs.folders), svc.test),
         TaskKind.BUILD: build,
     }
-    kinds = _checks(options)
+    kinds = options.per_target()
     if reused is not None and TaskKind.BUILD in kinds:  # the image exists; only its checks are missing
         kinds.remove(TaskKind.BUILD)
-        run.results.append(_skipped(f"{label}:build", TaskKind.BUILD))
+        run.results.append(skipped(f"{label}:build", TaskKind.BUILD))
     async with anyio.create_task_group() as tg:
         for kind in kinds:
             tg.start_soon(_task, ctx, f"{label}:{kind.value}", kind, tasks[kind])
     passed = {r.kind for r in run.results if r.name.startswith(f"{label}:") and r.status is TaskStatus.PASSED}
     if {TaskKind.LINT, TaskKind.TEST} <= passed:
         await _publish_marker(marker)
-
-
-async def over_budget(config: Config, image: PushedImage) -> str:
-    """A reused image against today's budget (the budget is not part of the key): why it fails, or "".
-
-    Within budget, the manifest alone says so. Over it, the image's facts are read too (layer
-    listings: cached on disk, else downloaded once), so the failure names the largest layers and paths.
-    """
-    size, budget = await size_against_budget(config, image)
-    telemetry.annotate_image(image.reference, image.outcome, size, budget)
-    if budget is None or size <= budget:
-        return ""
-    facts = await image_facts(config, image)
-    telemetry.annotate_facts(facts, image.reference)
-    why = next((f.message for f in facts.findings if f.kind is FindingKind.OVER_BUDGET), "")
-    paths = ", ".join(f"{path} ({n / 1e6:.1f} MB)" for path, n in facts.largest_paths[:5])
-    sizes = f"{size / 1e6:.1f} MB compressed, budget {budget / 1e6:.1f} MB"
-    return f"over its budget: {sizes}; {why}; largest paths: {paths}"
-
-
-async def verified_run(config: Config, built: BuildRun, options: CiOptions) -> CiRun:
-    """The run when every image, its checks and the integration pass already exist: green skips.
-
-    Only the budget is checked again (it is not part of the key): a reused image over today's
-    budget fails its build task.
-    """
-    run = CiRun(images={image.service: image for image in built.images}, records=built.records)
-    for image in built.images:
-        attributes = telemetry.target_attributes(image.service, image.variant, image.key)
-        with telemetry.span(f"service {image.service}:{image.variant}", attributes):
-            for kind in _checks(options):
-                over = await over_budget(config, image) if kind is TaskKind.BUILD else ""
-                status = TaskStatus.FAILED if over else TaskStatus.SKIPPED
-                run.results.append(TaskResult(f"{image.service}:{kind.value}", kind, status, detail=over or IDENTICAL))
-    if TaskKind.INTEGRATION in options.only:
-        run.results.append(_skipped("integration", TaskKind.INTEGRATION))
-    return run
-
-
-def _skipped(name: str, kind: TaskKind) -> TaskResult:
-    return TaskResult(name, kind, TaskStatus.SKIPPED, detail=IDENTICAL)
-
-
-def _checks(options: CiOptions) -> list[TaskKind]:
-    return [k for k in (TaskKind.LINT, TaskKind.TEST, TaskKind.BUILD) if k in options.only]
 
 
 async def _commands(ctr: dagger.Container, commands: Sequence[str]) -> str:
@@ -262,7 +194,7 @@ async def _integration(
         return
     marker = integration_marker(jobs[0].cache_registry, suite.tree, {n: i.key for n, i in run.images.items()}, config)
     if await lookup(marker) is not None:
-        run.results.append(_skipped("integration", TaskKind.INTEGRATION))
+        run.results.append(skipped("integration", TaskKind.INTEGRATION))
         return
 
     async def suite_run() -> str:
@@ -277,14 +209,6 @@ async def _integration(
     await _task(ctx, "integration", TaskKind.INTEGRATION, suite_run)
 
 
-def integration_marker(cache_registry: str, tree: SourceTree, image_keys: dict[str, str], config: Config) -> CacheEntry:
-    """Where a pass of this suite against exactly these images is recorded."""
-    body = {"suite": tree.digest(), "images": image_keys, "postgres": config.images.postgres,
-            "integration": config.integration.model_dump() if config.integration else None}  # fmt: skip
-    key = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-    return CacheEntry(f"{cache_registry}/cache/integration", f"passed-{key[:48]}")
-
-
 async def _publish_marker(marker: CacheEntry) -> None:
     """A tiny image that says the suite passed; a failure to write it only costs a rerun next time."""
     try:
@@ -296,16 +220,9 @@ async def _publish_marker(marker: CacheEntry) -> None:
 def _cancelled(config: Config, jobs: Sequence[Job], options: CiOptions, run: CiRun) -> list[TaskResult]:
     """Skipped results for every task that --fail-fast stopped before it ended."""
     done = {r.name for r in run.results}
-    names = [f"{j.target.service}:{k.value}" for j in jobs for k in _checks(options)]
+    names = [f"{j.target.service}:{k.value}" for j in jobs for k in options.per_target()]
     if TaskKind.INTEGRATION in options.only and config.integration is not None:
         names.append("integration")
     kinds = {n: TaskKind(n.rsplit(":", 1)[-1]) if ":" in n else TaskKind.INTEGRATION for n in names}
     return [TaskResult(n, kinds[n], TaskStatus.SKIPPED, detail="skipped: stopped by --fail-fast")
             for n in names if n not in done]  # fmt: skip
-
-
-def write_junit(path: Path, xml: str) -> Path:
-    """Write a JUnit file on the host."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(xml)
-    return path
