@@ -21,11 +21,12 @@ from dagger import DefaultPath, Doc, Ignore, dag, function, object_type
 
 from cargohold.build import Provenance, ServiceInputs, build_all, jobs_for
 from cargohold.build_context import engine_filters
+from cargohold.ci_run import CiOptions
 from cargohold.config import CONFIG_FILE, OVERRIDES_VAR, Config, ServiceKind, apply_overrides, parse_config
 from cargohold.engine import ENGINE_VERSION
 from cargohold.errors import CargoholdError
 from cargohold.keys import BuildTarget, StageKeys, base_digests, service_keys
-from cargohold.pipeline import CiOptions, IntegrationInputs, run_ci
+from cargohold.pipeline import IntegrationInputs, run_ci
 from cargohold.plan import decide, lookup_all, references_for
 from cargohold.publish import ReleaseImage, release_images
 from cargohold.publish import publish as publish_images

@@ -40,8 +40,6 @@ from cargohold.results import TaskKind, TaskResult, TaskStatus, tail
 from cargohold.reuse import reuse_existing
 from cargohold.stage_cache import CacheEntry, lookup
 
-__all__ = ["CiOptions", "IntegrationInputs", "run_ci"]  # CiOptions: run_ci's argument (main.py imports it from here)
-
 log = logging.getLogger(__name__)
 
 
