@@ -1,15 +1,40 @@
-"""The image facts of the real base images, read from the real local registry."""
+"""The image facts of the real base images, read from the real local registry.
+
+Their layer listings are kept in the registry too: a fresh runner reads them back instead of
+downloading the layers, a malformed one is a download, and a prefetch has them ready.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import gzip
+import io
 import json
+import secrets
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
+from cargohold import layer_listings
 from cargohold.bootstrap import BootstrapReport
 from cargohold.image_facts import FindingKind, ImageFacts, read_image_facts
+from cargohold.layer_listings import (
+    Layer,
+    ListingStore,
+    TarEntry,
+    artifact,
+    download,
+    layer_listing,
+    listing_tag,
+    prefetch_entry,
+)
+from cargohold.local_registry import local_registry_address
 from cargohold.reference import Reference
-from cargohold.registry import Registry
+from cargohold.registry import OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST, Registry, sha256_digest
 
 
 def _base(bootstrapped: BootstrapReport, name: str) -> tuple[Registry, Reference]:
@@ -63,3 +88,146 @@ def test_a_budget_is_judged_on_the_real_size(bootstrapped: BootstrapReport) -> N
     roomy = read_image_facts(registry, ref.repository, ref.digest, budget=tight.compressed_size)
     assert not roomy.over_budget
     assert roomy.lines()[0].endswith(": OK"), roomy.lines()[0]
+
+
+# ---- layer listings kept in the registry -----------------------------------------------------
+
+RUN = f"listings-test-{secrets.token_hex(4)}"  # one namespace per run: no other run's listings
+
+
+@dataclass(frozen=True)
+class CountingRegistry(Registry):
+    """The real registry client, noting each layer blob it streams (a download for a listing)."""
+
+    opened: list[str] = field(default_factory=list, compare=False)
+
+    @contextlib.contextmanager
+    def open_blob(self, repository: str, digest: str) -> Iterator[BinaryIO]:
+        self.opened.append(digest)
+        with super().open_blob(repository, digest) as blob:
+            yield blob
+
+
+@pytest.fixture
+def store(bootstrapped: BootstrapReport, request: pytest.FixtureRequest) -> Iterator[ListingStore]:
+    """A listings store of this test's own, emptied afterwards."""
+    name = request.node.name.removeprefix("test_").replace("_", "-")[:40].rstrip("-")
+    store = ListingStore.in_namespace(f"{local_registry_address()}/{RUN}/{name}")
+    yield store
+    for tag in store.registry.tags(store.repository):
+        if digest := store.registry.manifest_digest(store.repository, tag):
+            store.registry.delete_manifest(store.repository, digest)
+
+
+def fresh_process(monkeypatch: pytest.MonkeyPatch, disk: Path) -> None:
+    """What a new process on a fresh runner has: no listing in memory, an empty disk cache."""
+    layer_listings.clear_memory()
+    monkeypatch.setenv("CARGOHOLD_CACHE_DIR", str(disk))
+
+
+def test_a_listing_stored_after_a_download_is_read_back_without_the_layer(
+    bootstrapped: BootstrapReport, store: ListingStore, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _, ref = _base(bootstrapped, "python")
+    assert ref.digest is not None
+    layers = [
+        layer["digest"]
+        for layer in json.loads(Registry(ref.registry).get_manifest(ref.repository, ref.digest))["layers"]
+    ]
+
+    fresh_process(monkeypatch, tmp_path / "first-runner")
+    cold = CountingRegistry(ref.registry, timeout=120.0)
+    first = read_image_facts(cold, ref.repository, ref.digest, listings=store)
+    assert cold.opened == layers, f"wanted every layer downloaded on a cold runner, got {cold.opened}"
+    stored = [store.read(digest) for digest in layers]
+    assert all(stored), "wanted every listing stored in the registry"
+
+    fresh_process(monkeypatch, tmp_path / "second-runner")
+    warm = CountingRegistry(ref.registry, timeout=120.0)
+    second = read_image_facts(warm, ref.repository, ref.digest, listings=store)
+    assert warm.opened == [], f"wanted no layer downloaded on a fresh runner, got {warm.opened}"
+    assert second == first
+    on_disk = sorted(p.name for p in (tmp_path / "second-runner" / "layer-listings").iterdir())
+    assert on_disk == sorted(f"{d.replace(':', '-')}.json" for d in layers), "wanted the registry's copies kept on disk"
+
+
+def _stored(store: ListingStore, digest: str, rows: bytes, annotated: str) -> None:
+    """A listing artifact for ``digest`` whose rows blob is ``rows`` (gzipped here), annotated as ``annotated``'s."""
+    made = artifact(annotated, (), "2026-11-23T12:00:00Z")
+    blob = gzip.compress(rows, mtime=0)
+    manifest = json.loads(made.manifest)
+    manifest["layers"][0] |= {"digest": sha256_digest(blob), "size": len(blob)}
+    store.registry.push_blob(store.repository, sha256_digest(blob), blob)
+    store.registry.push_blob(store.repository, sha256_digest(made.config), made.config)
+    tag = listing_tag(digest)
+    assert tag is not None
+    store.registry.put_manifest(store.repository, tag, json.dumps(manifest).encode(), OCI_MANIFEST)
+
+
+@pytest.mark.parametrize(
+    ("rows", "lists_another_layer"),
+    [(b'{"not": "rows"}', False), (b'[["/etc/passwd", 1, "file"]]', True)],
+    ids=["malformed-rows", "another-layer-s-listing"],
+)
+def test_a_malformed_stored_listing_is_treated_as_absent_and_the_layer_downloaded(
+    bootstrapped: BootstrapReport,
+    store: ListingStore,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    rows: bytes,
+    *,
+    lists_another_layer: bool,
+) -> None:
+    _, ref = _base(bootstrapped, "python")
+    assert ref.digest is not None
+    manifest = json.loads(Registry(ref.registry).get_manifest(ref.repository, ref.digest))
+    digest = min(manifest["layers"], key=lambda layer: layer["size"])["digest"]
+    _stored(store, digest, rows, "sha256:" + "0" * 64 if lists_another_layer else digest)
+    assert store.read(digest) is None, "wanted the planted listing refused"
+
+    fresh_process(monkeypatch, tmp_path)
+    counting = CountingRegistry(ref.registry, timeout=120.0)
+    listing = layer_listing(Layer(counting, ref.repository, digest), store)
+    assert counting.opened == [digest], "wanted the layer downloaded instead"
+    assert listing == download(Layer(Registry(ref.registry, timeout=120.0), ref.repository, digest))
+    assert store.read(digest) == listing, "wanted the planted listing replaced by the real one"
+
+
+def _one_layer_entry(registry: Registry, repository: str, tag: str) -> str:
+    """Push a one-file, one-layer image as a stage cache entry; its reference by digest."""
+    tar = io.BytesIO()
+    with tarfile.open(fileobj=tar, mode="w") as archive:
+        data = f"{RUN} {tag}\n".encode()
+        info = tarfile.TarInfo("opt/venv/marker.txt")
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    layer = gzip.compress(tar.getvalue(), mtime=0)
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {}}).encode()
+    doc = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": sha256_digest(config), "size": len(config)},
+        "layers": [{"mediaType": OCI_LAYER_GZIP, "digest": sha256_digest(layer), "size": len(layer)}],
+    }
+    registry.push_blob(repository, sha256_digest(layer), layer)
+    registry.push_blob(repository, sha256_digest(config), config)
+    digest = registry.put_manifest(repository, tag, json.dumps(doc).encode(), OCI_MANIFEST)
+    return f"{registry.host}/{repository}:{tag}@{digest}"
+
+
+def test_a_prefetched_entry_s_listings_are_ready_for_the_report(
+    bootstrapped: BootstrapReport, store: ListingStore, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    namespace = store.repository.removesuffix("/cache/layer-listings")
+    entry = f"{namespace}/cache/backend/cpu"
+    reference = _one_layer_entry(store.registry, entry, "dependencies-1")
+    digest = json.loads(store.registry.get_manifest(entry, "dependencies-1"))["layers"][0]["digest"]
+
+    fresh_process(monkeypatch, tmp_path)
+    prefetch_entry(reference).join(60)
+    assert store.read(digest) == (TarEntry("/opt/venv/marker.txt", len(f"{RUN} dependencies-1\n")),)
+
+    counting = CountingRegistry(store.registry.host)
+    assert layer_listing(Layer(counting, entry, digest), store) == store.read(digest)
+    assert counting.opened == [], "wanted the report to find the prefetched listing, not download the layer"
+    store.registry.delete_manifest(entry, reference.rpartition("@")[2])

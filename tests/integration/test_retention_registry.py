@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from cargohold.bootstrap import BootstrapReport
+from cargohold.layer_listings import TarEntry, artifact, listing_tag
 from cargohold.local_registry import local_registry_address
 from cargohold.registry import OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST, Registry, sha256_digest
 from cargohold.retention import CREATED_LABEL, list_cache_entries, prune_cache
@@ -38,7 +39,9 @@ def namespace(registry: Registry, request: pytest.FixtureRequest) -> Iterator[st
     """
     name = f"{RUN}/{request.node.name.removeprefix('test_').replace('_', '-')[:40].rstrip('-')}"
     yield name
-    prune_cache(registry, name, older_than=None, keep_newest=0, dry_run=False)
+    # Both rules: layer listings are never counted, only aged (and everything here is older than the far future).
+    far_future = NOW + timedelta(days=36500)
+    prune_cache(registry, name, older_than=timedelta(0), keep_newest=0, dry_run=False, now=far_future)
 
 
 def image(tag: str, created: datetime | None, arch: str = "amd64") -> tuple[bytes, bytes, bytes]:
@@ -176,3 +179,38 @@ def test_deleting_a_manifest_already_gone_is_not_an_error(registry: Registry, na
     registry.delete_manifest(repo, digest)
     assert registry.manifest_digest(repo, digest) is None
     assert registry.tags(repo) == []
+
+
+def push_listing(registry: Registry, repository: str, n: int, days_old: float) -> str:
+    """A layer listing artifact as ``layer_listings`` stores it, dated ``days_old`` before NOW; its tag."""
+    layer = sha256_digest(f"{RUN} layer {n}".encode())
+    stored = artifact(
+        layer, (TarEntry(f"/layer-{n}", n),), (NOW - timedelta(days=days_old)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    )
+    tag = listing_tag(layer)
+    assert tag is not None
+    registry.push_blob(repository, sha256_digest(stored.rows), stored.rows)
+    registry.push_blob(repository, sha256_digest(stored.config), stored.config)
+    registry.put_manifest(repository, tag, stored.manifest, OCI_MANIFEST)
+    return tag
+
+
+def test_layer_listings_are_aged_but_never_counted(registry: Registry, namespace: str) -> None:
+    stages, listings = f"{namespace}/cache/svc/cpu", f"{namespace}/cache/layer-listings"
+    for tag, days in [("deps-1", 1), ("deps-2", 2), ("deps-3", 3)]:
+        push(registry, stages, tag, days)
+    ages = {push_listing(registry, listings, n, days): days for n, days in enumerate([1, 2, 3, 30])}
+    dated = {e.tag: e.created for e in list_cache_entries(registry, namespace) if e.repository == listings}
+    assert dated == {tag: NOW - timedelta(days=days) for tag, days in ages.items()}, "wanted each listing's date"
+
+    counted = prune_cache(registry, namespace, older_than=None, keep_newest=1, dry_run=False, now=NOW)
+
+    assert [(e.repository, e.tag) for e in counted.deleted] == [(stages, "deps-3"), (stages, "deps-2")]
+    assert registry.tags(stages) == ["deps-1"]
+    assert registry.tags(listings) == sorted(ages), "wanted every listing kept by --keep-newest"
+
+    aged = prune_cache(registry, namespace, older_than=timedelta(days=7), keep_newest=1, dry_run=False, now=NOW)
+
+    old = [tag for tag, days in ages.items() if days > 7]
+    assert [(e.repository, e.tag) for e in aged.deleted] == [(listings, tag) for tag in old]
+    assert registry.tags(listings) == sorted(set(ages) - set(old)), "wanted the 30-day-old listing gone"

@@ -18,9 +18,9 @@ from cargohold.image_facts import (
     amd64_manifest,
     analyse,
     format_size,
-    list_layer,
     merge_layers,
 )
+from cargohold.layer_listings import list_layer
 
 MB = 1_000_000
 CLEAN = [

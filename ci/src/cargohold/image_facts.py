@@ -8,35 +8,20 @@ a registry.
 
 from __future__ import annotations
 
-import contextlib
 import enum
-import io
 import json
 import re
-import tarfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, BinaryIO, Final, Literal
+from typing import Any, Final
 
 from cargohold.errors import RegistryError
-from cargohold.paths import state_path
+from cargohold.layer_listings import Layer, ListingStore, TarEntry, layer_listing
 from cargohold.registry import DOCKER_LIST, OCI_INDEX, Registry, sha256_digest
-
-EntryKind = Literal["file", "dir", "symlink", "other"]
 
 EXAMPLES: Final = 5  # example paths per finding
 _WHITEOUT: Final = ".wh."
 _OPAQUE: Final = ".wh..wh..opq"
-
-
-@dataclass(frozen=True)
-class TarEntry:
-    """One member of a layer tar; ``path`` is absolute (``/usr/bin/gcc``), ``size`` 0 unless a file."""
-
-    path: str
-    size: int
-    kind: EntryKind = "file"
 
 
 @dataclass(frozen=True)
@@ -338,9 +323,6 @@ def _truncate(text: str, width: int) -> str:
 
 # ---- reading from a registry -------------------------------------------------------------------
 
-_LISTINGS: Final[dict[str, tuple[TarEntry, ...]]] = {}  # layer digest → listing, for the images of one run
-_LISTINGS_MAX: Final = 64
-
 
 def read_image_facts(
     registry: Registry,
@@ -351,65 +333,24 @@ def read_image_facts(
     variant: str | None = None,
     role: str = "runtime",
     top: int = 10,
+    listings: ListingStore | None = None,
 ) -> ImageFacts:
-    """The facts of ``repository:reference`` (a tag or digest); from an index, its linux/amd64 image."""
+    """The facts of ``repository:reference`` (a tag or digest); from an index, its linux/amd64 image.
+
+    Layer listings are kept in ``listings`` (the cache namespace's store) too, when given.
+    """
     digest, manifest = image_manifest(registry, repository, reference)
     config = json.loads(registry.get_blob(repository, str(manifest["config"]["digest"])))
-    listings = [_layer_listing(registry, repository, str(layer["digest"])) for layer in manifest["layers"]]
+    layers = [Layer(registry, repository, str(layer["digest"])) for layer in manifest["layers"]]
+    tars = [layer_listing(layer, listings) for layer in layers]
     name = f"{repository}{'@' if reference.startswith('sha256:') else ':'}{reference}"
-    return analyse(name, digest, manifest, config, listings, budget=budget, variant=variant, role=role, top=top)
+    return analyse(name, digest, manifest, config, tars, budget=budget, variant=variant, role=role, top=top)
 
 
 def compressed_size(registry: Registry, repository: str, reference: str) -> int:
     """An image's compressed size from its manifest alone (no layer is read)."""
     _, manifest = image_manifest(registry, repository, reference)
     return sum(int(layer["size"]) for layer in manifest["layers"])
-
-
-def list_layer(blob: bytes | BinaryIO) -> tuple[TarEntry, ...]:
-    """The members of a layer tar (gzip or uncompressed), read as a stream; tarfile.TarError when unreadable."""
-    stream = io.BytesIO(blob) if isinstance(blob, bytes) else blob
-    with tarfile.open(fileobj=stream, mode="r|*") as tar:
-        return tuple(TarEntry(_absolute(m.name), m.size if m.isreg() else 0, _kind(m)) for m in tar)
-
-
-def _layer_listing(registry: Registry, repository: str, digest: str) -> tuple[TarEntry, ...]:
-    """A layer's listing: from this process, else from disk (a digest never changes), else downloaded."""
-    if digest not in _LISTINGS:
-        listing = _read_listing(digest)
-        if listing is None:
-            listing = _download_listing(registry, repository, digest)
-            _write_listing(digest, listing)
-        if len(_LISTINGS) >= _LISTINGS_MAX:
-            _LISTINGS.popitem()  # the newest: the oldest are the base layers the images share
-        _LISTINGS[digest] = listing
-    return _LISTINGS[digest]
-
-
-def _download_listing(registry: Registry, repository: str, digest: str) -> tuple[TarEntry, ...]:
-    try:
-        with registry.open_blob(repository, digest) as blob:  # streamed: layers can be gigabytes
-            return list_layer(blob)
-    except tarfile.TarError as e:
-        msg = f"the layer {digest[:19]} of {repository} is not a readable tar ({e})"
-        raise RegistryError(msg, "only gzip and uncompressed layers are read; zstd is not supported yet") from e
-
-
-def _listing_path(digest: str) -> Path:
-    return state_path("layer-listings", digest.replace(":", "-") + ".json")
-
-
-def _read_listing(digest: str) -> tuple[TarEntry, ...] | None:
-    try:
-        rows = json.loads(_listing_path(digest).read_text())
-        return tuple(TarEntry(path, size, kind) for path, size, kind in rows)
-    except (OSError, ValueError, TypeError):
-        return None  # absent or unreadable: download again
-
-
-def _write_listing(digest: str, listing: tuple[TarEntry, ...]) -> None:
-    with contextlib.suppress(OSError):  # only an accelerator
-        _listing_path(digest).write_text(json.dumps([[e.path, e.size, e.kind] for e in listing]))
 
 
 def image_manifest(registry: Registry, repository: str, reference: str) -> tuple[str, dict[str, Any]]:
@@ -438,15 +379,6 @@ def amd64_manifest(index: Mapping[str, Any], repository: str) -> str:
             return str(entry["digest"])
     msg = f"the image index of {repository} has no linux/amd64 image"
     raise RegistryError(msg, "build and push the image for linux/amd64")
-
-
-def _absolute(name: str) -> str:
-    """``./usr/bin/`` → ``/usr/bin``."""
-    return "/" + "/".join(part for part in name.split("/") if part not in {"", "."})
-
-
-def _kind(member: tarfile.TarInfo) -> EntryKind:
-    return "file" if member.isreg() else "dir" if member.isdir() else "symlink" if member.issym() else "other"
 
 
 def gate_problems(facts: ImageFacts, allowed: Iterable[str] = ()) -> list[str]:

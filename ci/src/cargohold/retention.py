@@ -7,6 +7,13 @@ applied per repository and combinable: older than an age, or beyond the
 newest N. ``select_expired`` is the pure rule; ``prune_cache`` lists, selects
 and deletes.
 
+The layer listings (``<namespace>/cache/layer-listings``, one tag per layer
+digest, see ``layer_listings``) are aged like entries but never counted: N is
+per service and variant, and the listings repository holds one tag for every
+layer of every service, so its newest N say nothing about what is still used.
+A pruned listing is only computed again, from its layer, the next time a
+report needs it.
+
 Deleting only removes manifests (and so their tags). The registry frees the
 storage of their blobs at its own garbage collection
 (``docker-registry garbage-collect <config>``, with the registry stopped or
@@ -21,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from cargohold.errors import CargoholdError
+from cargohold.layer_listings import is_listings_repository
 from cargohold.registry import Registry
 from cargohold.stage_cache import LABEL_CREATED
 
@@ -71,13 +79,16 @@ def select_expired(
     not among the ``keep_newest`` newest; either rule may be None. Entries
     without a created time count as the oldest. An entry sharing its digest
     with a kept one stays too: deleting the digest would take the kept tag.
+    The layer listings repository takes the age rule only (``keep_newest`` is
+    per service and variant; listings are per layer).
     """
     check_rules(older_than, keep_newest)
     unique = set(entries)
     expired: set[CachedImage] = set()
-    for group in _by_repository(unique).values():
+    for repository, group in _by_repository(unique).items():
         ranked = sorted(group, key=_newest_first)
-        expired |= {e for rank, e in enumerate(ranked) if _expired(e, rank, now, older_than, keep_newest)}
+        count = None if is_listings_repository(repository) else keep_newest
+        expired |= {e for rank, e in enumerate(ranked) if _expired(e, rank, now, older_than, count)}
     kept_digests = {(e.repository, e.digest) for e in unique - expired}
     return sorted((e for e in expired if (e.repository, e.digest) not in kept_digests), key=_report_order)
 

@@ -183,11 +183,16 @@ async def export(entry: CacheEntry, image: dagger.Container, seconds: float, key
         image.with_label(LABEL_CREATED, created).with_label(LABEL_SECONDS, f"{seconds:.2f}").with_label(LABEL_KEY, key)
     )
     try:
-        await image.publish(str(entry))
+        published = await image.publish(str(entry))
     except dagger.QueryError as e:
         warning = f"cache export of {entry} failed, the build goes on: {_first_line(str(e))}"
         log.warning("%s", warning)
         return time.monotonic() - began, warning
+    # The runtime image is assembled from these very layers: list them now, in the background,
+    # so its facts report at the end of the build finds the listings ready.
+    from cargohold.layer_listings import prefetch_entry  # noqa: PLC0415 - it reads LABEL_CREATED from here
+
+    prefetch_entry(published)
     return time.monotonic() - began, ""
 
 
