@@ -255,7 +255,8 @@ class ListingStore:
             blob = rows_blob(manifest, digest) if isinstance(manifest, dict) else None
             listing = None if blob is None else gunzip_rows(self.registry.get_blob(self.repository, blob))
         except (CargoholdError, ValueError) as e:  # absent (a 404), unreachable, or a blob not matching its digest
-            log.debug("layer listing %s: not read from %s (%s)", digest[:19], self, e)
+            why = "not stored there" if "HTTP 404" in str(e) else str(e)  # a 404 is the usual case: one short line
+            log.debug("layer listing %s: not read from %s (%s)", digest[:19], self, why)
             return None
         if listing is None:
             log.debug("layer listing %s: the stored one in %s is malformed, ignored", digest[:19], self)
