@@ -79,3 +79,18 @@ def test_heavy_index_arguments(variant: VariantConfig, *, wheelhouse: bool, want
         wheelhouse=object() if wheelhouse else None,  # type: ignore[arg-type]
     )
     assert stages.index_args() == wanted
+
+
+@pytest.mark.parametrize(("packages", "wanted"), [("all", ("heavy", "dependencies")), ("heavy", ("heavy",))])
+def test_the_bake_reads_the_packages_it_is_given(config, packages: str, wanted: tuple[str, ...]) -> None:
+    settings = config.service("backend").python_settings.model_copy(update={"bake_packages": packages})
+    stages = PythonStages(
+        src=None,  # type: ignore[arg-type]  # what a stage reads is decided without the graph
+        settings=settings,
+        variant=VariantConfig(),
+        builder_image="b",
+        runtime_image="r",
+    )
+    assert stages.reads("bake") == wanted
+    assert stages.reads("dependencies") == ()
+    assert stages.dev_reads() == ("heavy", "dependencies")  # lint and tests see every package either way
