@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import io
 import json
 import secrets
-import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +32,8 @@ from cargohold.layer_listings import (
 )
 from cargohold.local_registry import local_registry_address
 from cargohold.reference import Reference
-from cargohold.registry import OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST, Registry, sha256_digest
+from cargohold.registry import OCI_MANIFEST, Registry, sha256_digest
+from tests.integration.oci_images import one_file_image, push_image
 
 
 def _base(bootstrapped: BootstrapReport, name: str) -> tuple[Registry, Reference]:
@@ -195,24 +194,8 @@ def test_a_malformed_stored_listing_is_treated_as_absent_and_the_layer_downloade
 
 def _one_layer_entry(registry: Registry, repository: str, tag: str) -> str:
     """Push a one-file, one-layer image as a stage cache entry; its reference by digest."""
-    tar = io.BytesIO()
-    with tarfile.open(fileobj=tar, mode="w") as archive:
-        data = f"{RUN} {tag}\n".encode()
-        info = tarfile.TarInfo("opt/venv/marker.txt")
-        info.size = len(data)
-        archive.addfile(info, io.BytesIO(data))
-    layer = gzip.compress(tar.getvalue(), mtime=0)
-    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {}}).encode()
-    doc = {
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": OCI_CONFIG, "digest": sha256_digest(config), "size": len(config)},
-        "layers": [{"mediaType": OCI_LAYER_GZIP, "digest": sha256_digest(layer), "size": len(layer)}],
-    }
-    registry.push_blob(repository, sha256_digest(layer), layer)
-    registry.push_blob(repository, sha256_digest(config), config)
-    digest = registry.put_manifest(repository, tag, json.dumps(doc).encode(), OCI_MANIFEST)
-    return f"{registry.host}/{repository}:{tag}@{digest}"
+    image = one_file_image("opt/venv/marker.txt", f"{RUN} {tag}\n".encode())
+    return f"{registry.host}/{repository}:{tag}@{push_image(registry, repository, tag, image)}"
 
 
 def test_a_prefetched_entry_s_listings_are_ready_for_the_report(

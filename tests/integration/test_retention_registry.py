@@ -6,11 +6,8 @@ run uses, then prunes it and reads back what the registry still holds.
 
 from __future__ import annotations
 
-import gzip
-import io
 import json
 import secrets
-import tarfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -19,8 +16,9 @@ import pytest
 from cargohold.bootstrap import BootstrapReport
 from cargohold.layer_listings import TarEntry, artifact, listing_tag
 from cargohold.local_registry import local_registry_address
-from cargohold.registry import OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST, Registry, sha256_digest
+from cargohold.registry import OCI_INDEX, OCI_MANIFEST, Registry, sha256_digest
 from cargohold.retention import CREATED_LABEL, list_cache_entries, prune_cache
+from tests.integration.oci_images import one_file_image, push_image
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 RUN = f"retention-test-{secrets.token_hex(4)}"  # one namespace per run: nothing else prunes it
@@ -44,41 +42,11 @@ def namespace(registry: Registry, request: pytest.FixtureRequest) -> Iterator[st
     prune_cache(registry, name, older_than=timedelta(0), keep_newest=0, dry_run=False, now=far_future)
 
 
-def image(tag: str, created: datetime | None, arch: str = "amd64") -> tuple[bytes, bytes, bytes]:
-    """(layer, config, manifest) of a one-file image labelled with its creation time."""
-    tar = io.BytesIO()
-    with tarfile.open(fileobj=tar, mode="w") as archive:
-        data = f"{tag} {arch}\n".encode()
-        info = tarfile.TarInfo("stage/output.txt")
-        info.size = len(data)
-        archive.addfile(info, io.BytesIO(data))
-    layer = gzip.compress(tar.getvalue(), mtime=0)
-    labels = {CREATED_LABEL: created.strftime("%Y-%m-%dT%H:%M:%SZ")} if created else {}
-    config = json.dumps(
-        {
-            "architecture": arch,
-            "os": "linux",
-            "config": {"Labels": labels},
-            "rootfs": {"type": "layers", "diff_ids": [sha256_digest(tar.getvalue())]},
-        }
-    ).encode()
-    manifest = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": OCI_CONFIG, "digest": sha256_digest(config), "size": len(config)},
-            "layers": [{"mediaType": OCI_LAYER_GZIP, "digest": sha256_digest(layer), "size": len(layer)}],
-        }
-    ).encode()
-    return layer, config, manifest
-
-
 def push(registry: Registry, repository: str, tag: str, days_old: float | None, arch: str = "amd64") -> str:
     created = None if days_old is None else NOW - timedelta(days=days_old)
-    layer, config, manifest = image(tag, created, arch)
-    registry.push_blob(repository, sha256_digest(layer), layer)
-    registry.push_blob(repository, sha256_digest(config), config)
-    return registry.put_manifest(repository, tag, manifest, OCI_MANIFEST)
+    labels = {CREATED_LABEL: created.strftime("%Y-%m-%dT%H:%M:%SZ")} if created else {}
+    image = one_file_image("stage/output.txt", f"{tag} {arch}\n".encode(), labels=labels, arch=arch)
+    return push_image(registry, repository, tag, image)
 
 
 def test_catalog_and_tags_follow_the_pages(registry: Registry, namespace: str) -> None:
