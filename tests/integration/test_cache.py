@@ -90,10 +90,28 @@ def test_a_lockfile_change_rebuilds_the_dependency_stage_and_keeps_the_model(
     repo = copy_repo(tmp_path / "repo")
     lock = repo / "services/backend/requirements/app.lock"
     lock.write_text(lock.read_text() + "six==1.16.0\n")
+    registry = Registry(local_registry_address())
+    packages_repo = Reference.parse(f"{namespace}/cache/backend/cpu/packages").repository
+    before = set(registry.tags(packages_repo))
     outcomes = _build(repo, runner_env(namespace), "--service", "backend")
     assert outcomes[("backend", "heavy")] == "hit", outcomes
     assert outcomes[("backend", "dependencies")] == "built", outcomes
     assert outcomes[("backend", "bake")] == "hit", outcomes  # bake-packages = "heavy": the model needs torch alone
+    # layer-per-package: six alone was installed and exported; every other package kept its entry.
+    new = set(registry.tags(packages_repo)) - before
+    assert len(new) == 1, f"wanted one new package entry (six), got {sorted(new)}"
+    assert new.pop().startswith("six-")
+    assert len([t for t in before if not t.startswith("venv-")]) == 16, sorted(before)  # app.lock's 16 packages
+    # The runtime is made of the packages' own layers: six's among them, and each of the others' as before.
+    runtime = _manifest_layers(registry, Reference.parse(f"{namespace}/backend").repository, "cpu")
+    parts = {tag: _manifest_layers(registry, packages_repo, tag) for tag in registry.tags(packages_repo)}
+    assert all(set(layers) <= set(runtime) for layers in parts.values()), "a package layer is not in the runtime"
+
+
+def _manifest_layers(registry: Registry, repository: str, tag: str) -> list[str]:
+    digest = registry.manifest_digest(repository, tag)
+    assert digest is not None, f"{repository}:{tag} is missing"
+    return [layer["digest"] for layer in json.loads(registry.get_manifest(repository, digest))["layers"]]
 
 
 def test_a_frontend_change_leaves_the_backend_untouched(warm: Path, namespace: str, tmp_path: Path) -> None:

@@ -64,8 +64,17 @@ class RuntimeSpec:
         return (BASE_STAGE, *(stage for stage, _ in self.layers))
 
 
-def image_config(base: Mapping[str, Any], spec: RuntimeSpec, diff_ids: Sequence[str], created: str) -> dict[str, Any]:
-    """The runtime's image config: the base's, with the spec's settings over it and the new layers (pure)."""
+def image_config(
+    base: Mapping[str, Any],
+    spec: RuntimeSpec,
+    diff_ids: Sequence[str],
+    created: str,
+    notes: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """The runtime's image config: the base's, with the spec's settings over it and the new layers (pure).
+
+    ``notes`` says what each layer above the base is, for its history (default: one layer per stage).
+    """
     settings = dict(base.get("config") or {})
     env = dict(item.split("=", 1) for item in settings.get("Env") or [] if "=" in item)
     env.update(dict(spec.env))  # a key the base has keeps its place, as `docker build` and the engine do
@@ -92,20 +101,33 @@ def image_config(base: Mapping[str, Any], spec: RuntimeSpec, diff_ids: Sequence[
         "config": settings,
         "rootfs": {"type": "layers", "diff_ids": list(diff_ids)},
     }
-    history = _history(base, spec, created)
+    notes = [f"cargohold: {stage} at {path}" for stage, path in spec.layers] if notes is None else notes
+    history = _history(base, notes, created)
     if history is not None:
         config["history"] = history
     return config
 
 
-def _history(base: Mapping[str, Any], spec: RuntimeSpec, created: str) -> list[dict[str, Any]] | None:
-    """The base's history and one entry per stage layer; None when the base's own does not match its layers."""
+def _history(base: Mapping[str, Any], notes: Sequence[str], created: str) -> list[dict[str, Any]] | None:
+    """The base's history and one entry per layer above it; None when the base's own does not match its layers."""
     entries = list(base.get("history") or [])
-    layered = [h for h in entries if not h.get("empty_layer")]
-    if len(layered) != len((base.get("rootfs") or {}).get("diff_ids") or []):
+    if not _lines_up(base):
         return None  # a history that does not line up with the layers confuses tools; leave it out
-    ours = [{"created": created, "created_by": f"cargohold: {stage} at {path}"} for stage, path in spec.layers]
-    return [*entries, *ours]
+    return [*entries, *({"created": created, "created_by": note} for note in notes)]
+
+
+def _lines_up(config: Mapping[str, Any]) -> bool:
+    """True when an image config's history has one non-empty entry per layer."""
+    layered = [h for h in config.get("history") or [] if not h.get("empty_layer")]
+    return len(layered) == len((config.get("rootfs") or {}).get("diff_ids") or [])
+
+
+def layer_notes(hit: Hit, stage: str, path: str) -> list[str]:
+    """What each layer of a stage's entry is: its own history when it has one per layer (a stacked entry)."""
+    own = [h.get("created_by", "") for h in hit.config.get("history") or [] if not h.get("empty_layer")]
+    if len(hit.layers) > 1 and _lines_up(hit.config) and all(own):
+        return own
+    return [f"cargohold: {stage} at {path}"] * len(hit.layers)
 
 
 def manifest(config_blob: bytes, layers: Sequence[Mapping[str, Any]]) -> bytes:
@@ -128,17 +150,44 @@ def in_registry(spec: RuntimeSpec, entries: Mapping[str, Hit], target: str) -> s
     sources: list[tuple[Hit, Mapping[str, Any], str]] = [
         (base, layer, diff) for layer, diff in zip(base.layers, _diff_ids(base), strict=True)
     ]
-    for stage, _ in spec.layers:
+    notes: list[str] = []
+    for stage, path in spec.layers:
         hit = entries[stage]
         sources += [(hit, layer, diff) for layer, diff in zip(hit.layers, _diff_ids(hit), strict=True)]
+        notes += layer_notes(hit, stage, path)
+    created = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    config = image_config(base.config, spec, [d for *_, d in sources], created, notes)
+    return _push(target, sources, config)
+
+
+def stack_in_registry(parts: Sequence[tuple[str, Hit]], target: str, labels: Mapping[str, str]) -> str:
+    """One entry made of other entries' layers, in order (each part's layers noted as its name); by digest.
+
+    The layered dependency stage is stacked so from its packages' entries (see ``packages``). Blocking.
+    """
+    sources = [(hit, layer, diff) for _, hit in parts for layer, diff in zip(hit.layers, _diff_ids(hit), strict=True)]
+    created = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    first = parts[0][1].config
+    config = {
+        "architecture": first.get("architecture", "amd64"),
+        "os": first.get("os", "linux"),
+        "created": created,
+        "config": {"Labels": dict(labels)},
+        "rootfs": {"type": "layers", "diff_ids": [d for *_, d in sources]},
+        "history": [{"created": created, "created_by": name} for name, hit in parts for _ in hit.layers],
+    }
+    return _push(target, sources, config)
+
+
+def _push(target: str, sources: Sequence[tuple[Hit, Mapping[str, Any], str]], config: Mapping[str, Any]) -> str:
+    """The sources' blobs placed in the target repository, then a config and a manifest pushed; by digest."""
     ref = Reference.parse(target)
     registry = Registry(ref.registry, timeout=300.0)
     for hit, layer, _ in sources:
         _place_blob(registry, ref.repository, hit, str(layer["digest"]))
-    created = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    config = json.dumps(image_config(base.config, spec, [d for *_, d in sources], created), sort_keys=True).encode()
-    registry.push_blob(ref.repository, sha256_digest(config), config)
-    doc = manifest(config, [layer for _, layer, _ in sources])
+    blob = json.dumps(config, sort_keys=True).encode()
+    registry.push_blob(ref.repository, sha256_digest(blob), blob)
+    doc = manifest(blob, [layer for _, layer, _ in sources])
     digest = registry.put_manifest(ref.repository, str(ref.tag), doc, OCI_MANIFEST)
     return str(ref.with_digest(digest))
 

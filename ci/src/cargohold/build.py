@@ -27,7 +27,7 @@ from typing import Final
 import anyio
 import dagger
 
-from cargohold import interrupts, telemetry
+from cargohold import interrupts, package_layers, telemetry
 from cargohold.assemble import RuntimeSpec, in_engine, in_registry
 from cargohold.config import Config, ServiceConfig, ServiceKind
 from cargohold.errors import CargoholdError
@@ -235,6 +235,8 @@ class StageOutputs:
         self.base: dagger.Container | None = None  # the runtime base, when built in this run
         self._locks = {stage: anyio.Lock() for stage in job.keys.stages}
         self._built: dict[str, tuple[dagger.Container, float]] = {}  # stage → (its entry image, build seconds)
+        self._packages: dict[str, package_layers.PackagesBuild] = {}  # a layered stage's parts, when built here
+        self._notes: dict[str, str] = {}  # stage → why it was not built as configured (a warning on its record)
 
     def entry(self, stage: str) -> CacheEntry:
         """Where ``stage``'s output lives in the stage cache."""
@@ -311,6 +313,9 @@ class StageOutputs:
         if stage == RUNTIME_BASE:
             self.base = image = self.stages.runtime_base()
             await image.sync()
+        elif (packages := await self._build_packages(stage)) is not None:
+            self._packages[stage], self.folders[stage] = packages, packages.folder
+            return
         else:
             output = self.stages.stage(stage, self.folders)
             await output.sync()
@@ -318,14 +323,32 @@ class StageOutputs:
             image = folder_image(self.stages.output_path(stage), output)
         self._built[stage] = (image, time.monotonic() - began)
 
+    async def _build_packages(self, stage: str) -> package_layers.PackagesBuild | None:
+        """The dependency stage as a layer per package, when the service asks for it and its lockfile allows."""
+        if stage != "dependencies" or not self.job.keys.packages or not isinstance(self.stages, PythonStages):
+            return None
+        built = await package_layers.build(self.stages, self.job.keys.packages, self.entry(stage).repository)
+        if isinstance(built, str):  # a lockfile that cannot be split: one layer, and the record says why
+            log.warning("%s: %s", self.job.target.label, built)
+            self._notes[stage] = built
+            return None
+        return built
+
     async def _export(self, stage: str) -> None:
-        image, seconds = self._built[stage]
-        entry = self.entry(stage)
-        export_seconds, warning = await export(entry, image, seconds, self.job.keys.stages[stage])
+        entry, key = self.entry(stage), self.job.keys.stages[stage]
+        if (packages := self._packages.get(stage)) is not None:
+            seconds = packages.seconds
+            export_seconds, pushed, warning = await package_layers.export_stage(packages, entry, key)
+            log.info("%s: %s: %s", self.job.target.label, stage, packages.summary())
+        else:
+            image, seconds = self._built[stage]
+            export_seconds, warning = await export(entry, image, seconds, key)
+            pushed = 0
         exported = None if warning else await lookup(entry)
         if exported is not None:
             self.entries[stage] = exported
-        pushed = exported.compressed_bytes if exported else 0
+            pushed = pushed or exported.compressed_bytes
+        warning = "; ".join(w for w in (self._notes.get(stage, ""), warning) if w)
         self.records[stage] = _record(self.job, stage, Outcome.BUILT, seconds=seconds, export_seconds=export_seconds,
                                       pushed_bytes=pushed, warning=warning)  # fmt: skip
 

@@ -173,6 +173,12 @@ class PythonConfig(_Model):
         default=True,
         description="pip writes .pyc files into the runtime's packages; false: a smaller image, slower first imports",
     )
+    layer_per_package: bool = Field(
+        default=False,
+        alias="layer-per-package",
+        description="each package of the lockfile in a layer and cache entry of its own: a lockfile change installs "
+        "only the packages whose lines changed",
+    )
 
     @model_validator(mode="after")
     def _bake_needs_output(self) -> PythonConfig:

@@ -67,6 +67,7 @@ class StageKeys:
     variant: str
     stages: Mapping[str, str]  # stage name → key, in build order
     image: str  # the runtime image's key
+    packages: str = ""  # with python.layer-per-package: what every package's key starts from (the builder)
 
     def short(self, stage: str) -> str:
         """The first 16 hex digits, for people."""
@@ -85,9 +86,12 @@ def service_keys(
     """The keys of every stage of ``name`` in ``variant`` (pure)."""
     svc = config.service(name)
     common = {"recipe": RECIPE_VERSIONS[svc.kind], "platform": config.project.platform, "kind": svc.kind.value}
+    packages = ""
     if svc.kind is ServiceKind.PYTHON:
         stages = _python_stage_keys(svc, name, variant, tree=tree, bases=bases, wheelhouse=wheelhouse, common=common)
         base, copied = bases["python"], svc.python_settings.app
+        if svc.python_settings.layer_per_package:
+            packages = _hash({**_python_builder(svc, bases, common), "stage": "package"})
     else:
         stages = _node_stage_keys(svc, name, tree=tree, bases=bases, common=common)
         base, copied = bases["node-runtime"], svc.node_settings.runtime_files
@@ -95,7 +99,7 @@ def service_keys(
     stages["app"] = _hash({**common, "stage": "app", "files": tree.digest(_under(copied))})
     stages[RUNTIME_BASE] = _hash({**common, "stage": RUNTIME_BASE, "base": base})
     image = _hash({**common, "stage": "runtime", "base": base, "inputs": stages, **_runtime_settings(svc, tree)})
-    return StageKeys(name, variant, stages, image)
+    return StageKeys(name, variant, stages, image, packages)
 
 
 def _python_stage_keys(
@@ -111,9 +115,10 @@ def _python_stage_keys(
     settings = svc.python_settings
     _, variant = svc.variant(variant_name)
     heavy_file = variant.heavy or settings.heavy
-    builder = {**common, "base": bases["python-build"], "prune": list(settings.prune)}
-    if not settings.bytecode:  # only when set: the keys of every service that keeps the default stay as they were
-        builder["bytecode"] = False
+    builder = _python_builder(svc, bases, common)
+    dependencies = {**builder, "stage": "dependencies", "lockfile": tree.file(settings.lockfile, name)}
+    if settings.layer_per_package:  # only when set, like bytecode: the entry is stacked from the packages' layers
+        dependencies["layers"] = "per-package"
     keys = {
         "heavy": _hash({
             **builder, "stage": "heavy", "requirements": tree.file(heavy_file, name) if heavy_file else None,
@@ -121,7 +126,7 @@ def _python_stage_keys(
             "index_url": variant.index_url, "wheelhouse": wheelhouse,
             "find_links": variant.find_links if variant.find_links and "://" in variant.find_links else None,
         }),
-        "dependencies": _hash({**builder, "stage": "dependencies", "lockfile": tree.file(settings.lockfile, name)}),
+        "dependencies": _hash(dependencies),
     }  # fmt: skip
     if settings.bake:
         for path in settings.bake_inputs or ():
@@ -137,6 +142,15 @@ def _python_stage_keys(
             after = {"heavy": keys["heavy"], "packages": "heavy"}
         keys["bake"] = _hash({**builder, "stage": "bake", "after": after, "app": app, "command": list(settings.bake)})
     return keys
+
+
+def _python_builder(svc: ServiceConfig, bases: Mapping[str, str], common: Mapping[str, object]) -> dict[str, object]:
+    """What every builder stage of a Python service depends on: the base image and the install settings."""
+    settings = svc.python_settings
+    builder = {**common, "base": bases["python-build"], "prune": list(settings.prune)}
+    if not settings.bytecode:  # only when set: the keys of every service that keeps the default stay as they were
+        builder["bytecode"] = False
+    return builder
 
 
 def _node_stage_keys(

@@ -12,7 +12,10 @@ digest, see ``layer_listings``) are aged like entries but never counted: N is
 per service and variant, and the listings repository holds one tag for every
 layer of every service, so its newest N say nothing about what is still used.
 A pruned listing is only computed again, from its layer, the next time a
-report needs it.
+report needs it. The same goes for the packages repositories
+(``…/cache/<service>/<variant>/packages``, see ``packages``): one tag per
+locked package, so they are aged but never counted; a pruned package is
+installed again the next time a lockfile change needs it.
 
 Deleting only removes manifests (and so their tags). The registry frees the
 storage of their blobs at its own garbage collection
@@ -29,6 +32,7 @@ from typing import Final
 
 from cargohold.errors import CargoholdError
 from cargohold.layer_listings import is_listings_repository
+from cargohold.packages import is_packages_repository
 from cargohold.registry import Registry
 from cargohold.stage_cache import LABEL_CREATED
 
@@ -79,15 +83,15 @@ def select_expired(
     not among the ``keep_newest`` newest; either rule may be None. Entries
     without a created time count as the oldest. An entry sharing its digest
     with a kept one stays too: deleting the digest would take the kept tag.
-    The layer listings repository takes the age rule only (``keep_newest`` is
-    per service and variant; listings are per layer).
+    The layer listings and packages repositories take the age rule only
+    (``keep_newest`` is per service and variant; they hold a tag per layer or package).
     """
     check_rules(older_than, keep_newest)
     unique = set(entries)
     expired: set[CachedImage] = set()
     for repository, group in _by_repository(unique).items():
         ranked = sorted(group, key=_newest_first)
-        count = None if is_listings_repository(repository) else keep_newest
+        count = None if is_listings_repository(repository) or is_packages_repository(repository) else keep_newest
         expired |= {e for rank, e in enumerate(ranked) if _expired(e, rank, now, older_than, count)}
     kept_digests = {(e.repository, e.digest) for e in unique - expired}
     return sorted((e for e in expired if (e.repository, e.digest) not in kept_digests), key=_report_order)

@@ -20,6 +20,7 @@ builder's pip (``pip --python``).
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
@@ -56,6 +57,46 @@ PRUNE: Final = (
     "    for path in glob.glob(os.path.join(root, pattern), recursive=True):\n"
     "        shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else os.remove(path)\n"
 )
+
+# Splits a venv into one folder per installed package, by each package's RECORD (the files pip wrote):
+#   parts.py before <venv> <listing>        the files of the empty venv, before pip runs
+#   parts.py split <venv> <out> <listing> <name>...   every package's files moved to <out>/<name>/,
+# relative to the venv. A file that no RECORD lists and the empty venv did not have fails the split,
+# as does a package that is not among the names: nothing is ever left out of a layer silently.
+PARTS_SCRIPT: Final = "/opt/cargohold/parts.py"
+PARTS: Final = """\
+import csv, os, pathlib, re, shutil, sys, sysconfig
+
+def files(root):
+    return {os.path.relpath(os.path.join(d, f), root) for d, dirs, names in os.walk(root)
+            for f in names + [x for x in dirs if os.path.islink(os.path.join(d, x))]}
+
+def normalized(name):
+    name = re.sub(r"[-_.]+", "-", name).lower()
+    return "pkg-venv" if name == "venv" else name
+
+mode, venv = sys.argv[1], pathlib.Path(sys.argv[2])
+if mode == "before":
+    pathlib.Path(sys.argv[3]).write_text("\\n".join(sorted(files(venv))))
+    sys.exit(0)
+out, before, names = pathlib.Path(sys.argv[3]), set(pathlib.Path(sys.argv[4]).read_text().splitlines()), sys.argv[5:]
+site = pathlib.Path(sysconfig.get_path("purelib"))
+for name in names:
+    (out / name).mkdir(parents=True)  # a package whose marker excludes it here is an empty layer
+for info in sorted(site.glob("*.dist-info")):
+    meta = (info / "METADATA").read_text(errors="replace").splitlines()
+    name = normalized(next(line.split(":", 1)[1].strip() for line in meta if line.startswith("Name:")))
+    if name not in names:
+        sys.exit(f"pip installed {name}, which the requirements do not list")
+    for row in list(csv.reader((info / "RECORD").read_text().splitlines())):
+        path = pathlib.Path(os.path.normpath(site / row[0]))
+        if path.exists() or path.is_symlink():  # else pruned
+            target = out / name / path.relative_to(venv)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(path, target)
+if left := sorted(files(venv) - before):
+    sys.exit(f"{len(left)} files belong to no package's RECORD, e.g. {left[:3]}")
+"""
 
 Outputs = Mapping[str, dagger.Directory]
 
@@ -184,6 +225,36 @@ class PythonStages:
             .with_workdir(APP)
             .with_env_variable("PATH", PATH)
             .with_exec(list(self.settings.bake or ()))
+        )
+
+    def venv_skeleton(self) -> dagger.Directory:
+        """The empty runtime venv, with the .pth through which it finds the heavy folder: the packages' first layer."""
+        return self._builder().with_exec(list(_HEAVY_PTH)).directory(VENV)
+
+    def packages(self, requirements: str, names: tuple[str, ...]) -> dagger.Directory:
+        """Some locked packages, installed into the empty venv and split by package: a folder per name.
+
+        Each folder holds one package's files relative to the venv (``lib/python3.11/site-packages/…``,
+        ``bin/…``): stacked on ``venv_skeleton`` in any order, they make the venv that one install would.
+        One exec for pip, the prune and the split: a lockfile change pays one container start.
+        """
+        prune = [f"{VENV}/bin/python", "-c", PRUNE, "site", *self.settings.prune] if self.settings.prune else []
+        script = " && ".join(
+            shlex.join(command)
+            for command in (
+                [f"{VENV}/bin/python", PARTS_SCRIPT, "before", VENV, f"{SRC}/venv-before"],
+                [*PIP, "install", *self._compile(), "--no-deps", "-r", f"{SRC}/packages.txt"],
+                prune,
+                [f"{VENV}/bin/python", PARTS_SCRIPT, "split", VENV, "/parts", f"{SRC}/venv-before", *names],
+            )
+            if command
+        )
+        return (
+            self._builder()
+            .with_new_file(PARTS_SCRIPT, PARTS)
+            .with_new_file(f"{SRC}/packages.txt", requirements)
+            .with_exec(["sh", "-c", script])
+            .directory("/parts")
         )
 
     def _compile(self) -> list[str]:
