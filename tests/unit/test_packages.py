@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cargohold.assemble import layer_notes
-from cargohold.config import load_config
+from cargohold.config import load_config, parse_config
 from cargohold.keys import base_digests, service_keys
 from cargohold.packages import NotPinnedError, is_packages_repository, plan
 from cargohold.retention import CachedImage, select_expired
@@ -117,8 +117,25 @@ def test_only_the_setting_changes_the_dependency_key_and_gives_a_package_basis()
 
 
 def test_a_stacked_entry_names_each_of_its_layers_in_the_runtime_history() -> None:
-    config = {"rootfs": {"diff_ids": ["d1", "d2"]}, "history": [{"created_by": "a"}, {"created_by": "b"}]}
+    notes = ["cargohold: venv at /opt/venv", "cargohold: six==1.16.0 at /opt/venv"]
+    config = {"rootfs": {"diff_ids": ["d1", "d2"]}, "history": [{"created_by": note} for note in notes]}
     stacked = Hit("r@sha256:x", 0.0, 0, ({"digest": "1"}, {"digest": "2"}), config)
     single = Hit("r@sha256:y", 0.0, 0, ({"digest": "1"},), {"rootfs": {"diff_ids": ["d1"]}})
-    assert layer_notes(stacked, "dependencies", "/opt/venv") == ["a", "b"]
+    engine = {"rootfs": {"diff_ids": ["d1", "d2"]}, "history": [{"created_by": "Directory.withDirectory"}] * 2}
+    split = Hit("r@sha256:z", 0.0, 0, ({"digest": "1"}, {"digest": "2"}), engine)
+    assert layer_notes(stacked, "dependencies", "/opt/venv") == notes
     assert layer_notes(single, "app", "/app") == ["cargohold: app at /app"]
+    assert layer_notes(split, "heavy", "/opt/heavy") == ["cargohold: heavy at /opt/heavy"] * 2
+
+
+def test_heavy_split_changes_the_heavy_key_and_what_follows_it_only() -> None:
+    config = load_config(ROOT / "cargohold.toml", environ={})
+    data = config.model_dump(by_alias=True)
+    data["services"]["backend"]["python"]["heavy-split"] = []
+    unsplit = parse_config(data)
+    svc = config.service("backend")
+    tree = host_tree(ROOT / svc.path, svc.context)
+    split_keys = service_keys(config, "backend", "cpu", tree=tree, bases=base_digests(config)).stages
+    plain_keys = service_keys(unsplit, "backend", "cpu", tree=tree, bases=base_digests(config)).stages
+    assert config.service("backend").python_settings.heavy_split == ("torch/lib/libtorch_cpu.so",)
+    assert {k for k in split_keys if split_keys[k] != plain_keys[k]} == {"heavy", "bake"}  # the bake reads heavy

@@ -125,8 +125,8 @@ def _lines_up(config: Mapping[str, Any]) -> bool:
 def layer_notes(hit: Hit, stage: str, path: str) -> list[str]:
     """What each layer of a stage's entry is: its own history when it has one per layer (a stacked entry)."""
     own = [h.get("created_by", "") for h in hit.config.get("history") or [] if not h.get("empty_layer")]
-    if len(hit.layers) > 1 and _lines_up(hit.config) and all(own):
-        return own
+    if len(hit.layers) > 1 and _lines_up(hit.config) and all(note.startswith("cargohold: ") for note in own):
+        return own  # written by stack_in_registry; the engine's own notes ("Directory.withDirectory") say nothing
     return [f"cargohold: {stage} at {path}"] * len(hit.layers)
 
 

@@ -320,7 +320,7 @@ class StageOutputs:
             output = self.stages.stage(stage, self.folders)
             await output.sync()
             self.folders[stage] = output
-            image = folder_image(self.stages.output_path(stage), output)
+            image = folder_image(self.stages.output_path(stage), output, self.stages.layers_apart(stage))
         self._built[stage] = (image, time.monotonic() - began)
 
     async def _build_packages(self, stage: str) -> package_layers.PackagesBuild | None:

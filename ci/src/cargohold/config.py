@@ -173,6 +173,12 @@ class PythonConfig(_Model):
         default=True,
         description="pip writes .pyc files into the runtime's packages; false: a smaller image, slower first imports",
     )
+    heavy_split: tuple[str, ...] = Field(
+        default=(),
+        alias="heavy-split",
+        description="globs under the heavy folder that each get a layer of their own, after the rest: the engine "
+        "compresses a stage's layers side by side",
+    )
     layer_per_package: bool = Field(
         default=False,
         alias="layer-per-package",

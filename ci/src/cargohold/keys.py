@@ -119,8 +119,9 @@ def _python_stage_keys(
     dependencies = {**builder, "stage": "dependencies", "lockfile": tree.file(settings.lockfile, name)}
     if settings.layer_per_package:  # only when set, like bytecode: the entry is stacked from the packages' layers
         dependencies["layers"] = "per-package"
+    heavy = {"split": list(settings.heavy_split)} if settings.heavy_split else {}  # only when set, like bytecode
     keys = {
-        "heavy": _hash({
+        "heavy": _hash({**heavy,
             **builder, "stage": "heavy", "requirements": tree.file(heavy_file, name) if heavy_file else None,
             # A wheel folder counts by its content (names and sizes), wherever it is; a URL by itself.
             "index_url": variant.index_url, "wheelhouse": wheelhouse,

@@ -166,11 +166,19 @@ async def resolve_images(references: tuple[str, ...]) -> None:
             tg.start_soon(dag.container().from_(reference).sync)
 
 
-def folder_image(path: str, output: dagger.Directory) -> dagger.Container:
-    """A stage's folder as a one-layer image, at the path the runtime keeps it (what a folder entry is)."""
+def folder_image(path: str, output: dagger.Directory, apart: tuple[str, ...] = ()) -> dagger.Container:
+    """A stage's folder as an image, at the path the runtime keeps it (what a folder entry is).
+
+    One layer, or, with ``apart`` (globs under the folder), the rest first and then one layer per
+    glob: the engine compresses the layers of an export side by side, so a folder whose bytes are
+    mostly one huge file (torch's libtorch_cpu.so) exports in the time of its largest layer.
+    """
     from dagger import dag  # noqa: PLC0415 - the SDK only where the engine is used
 
-    return dag.container().with_directory(path, output)
+    image = dag.container().with_directory(path, output, exclude=list(apart))
+    for glob in apart:
+        image = image.with_directory(path, output, include=[glob])
+    return image
 
 
 async def export(entry: CacheEntry, image: dagger.Container, seconds: float, key: str) -> tuple[float, str]:

@@ -62,6 +62,10 @@ class NodeStages:
         """Where a stage's folder is, in its cache entry (and, for build and app, in the runtime)."""
         return {"dependencies": f"{SRC}/node_modules", "build": f"{APP}/{self.settings.dist}", "app": APP}[stage]
 
+    def layers_apart(self, _stage: str) -> tuple[str, ...]:
+        """Every Node stage's entry is one layer."""
+        return ()
+
     def stage(self, name: str, outputs: Outputs) -> dagger.Directory:
         """Build one folder stage from the outputs of the stages it reads; its output folder."""
         if name == "dependencies":

@@ -135,6 +135,10 @@ class PythonStages:
             "heavy": HEAVY, "dependencies": VENV, "app": APP, "bake": self.settings.bake_output or "/opt/bake",
         }[stage]  # fmt: skip
 
+    def layers_apart(self, stage: str) -> tuple[str, ...]:
+        """Globs of ``stage``'s folder that get layers of their own in its entry (``heavy-split``)."""
+        return self.settings.heavy_split if stage == "heavy" else ()
+
     def stage(self, name: str, outputs: Outputs) -> dagger.Directory:
         """Build one folder stage from the outputs of the stages it reads; its output folder."""
         if name == "app":
