@@ -86,6 +86,7 @@ def test_a_digest_that_is_not_sha256_has_no_listing_tag(digest: str) -> None:
         (f"127.0.0.1:5000/cargohold-demo/cache/backend/cpu:app-1@{DIGEST}", "127.0.0.1:5000/cargohold-demo"),
         (f"ghcr.io/acme/team/cache/web/default@{DIGEST}", "ghcr.io/acme/team"),
         (f"127.0.0.1:5000/cache/backend/cpu@{DIGEST}", "127.0.0.1:5000"),
+        (f"127.0.0.1:5000/acme/cache/backend/cpu/packages:six-1@{DIGEST}", "127.0.0.1:5000/acme"),  # a package
         (f"127.0.0.1:5000/cargohold-demo/backend@{DIGEST}", None),  # a final image, not a stage entry
         (f"127.0.0.1:5000/acme/cache/integration:passed-1@{DIGEST}", None),
     ],

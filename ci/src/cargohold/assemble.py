@@ -165,18 +165,35 @@ def stack_in_registry(parts: Sequence[tuple[str, Hit]], target: str, labels: Map
 
     The layered dependency stage is stacked so from its packages' entries (see ``packages``). Blocking.
     """
-    sources = [(hit, layer, diff) for _, hit in parts for layer, diff in zip(hit.layers, _diff_ids(hit), strict=True)]
+    layers = [
+        (hit, layer, diff, note) for note, hit in parts for layer, diff in zip(hit.layers, _diff_ids(hit), strict=True)
+    ]
+    return entry_in_registry(target, layers, labels)
+
+
+def layer_entries(hit: Hit) -> list[tuple[Hit, Mapping[str, Any], str]]:
+    """Each layer of an entry with its diff_id, to make entries of single layers from (``entry_in_registry``)."""
+    return [(hit, layer, diff) for layer, diff in zip(hit.layers, _diff_ids(hit), strict=True)]
+
+
+def entry_in_registry(
+    target: str, layers: Sequence[tuple[Hit, Mapping[str, Any], str, str]], labels: Mapping[str, str]
+) -> str:
+    """An entry image of existing blobs, pushed under ``target``: (its entry, descriptor, diff_id, note) per layer.
+
+    Only a config and a manifest are new; the blobs are mounted. By digest. Blocking.
+    """
     created = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    first = parts[0][1].config
+    first = layers[0][0].config
     config = {
         "architecture": first.get("architecture", "amd64"),
         "os": first.get("os", "linux"),
         "created": created,
         "config": {"Labels": dict(labels)},
-        "rootfs": {"type": "layers", "diff_ids": [d for *_, d in sources]},
-        "history": [{"created": created, "created_by": name} for name, hit in parts for _ in hit.layers],
+        "rootfs": {"type": "layers", "diff_ids": [diff for _, _, diff, _ in layers]},
+        "history": [{"created": created, "created_by": note} for *_, note in layers],
     }
-    return _push(target, sources, config)
+    return _push(target, [(hit, layer, diff) for hit, layer, diff, _ in layers], config)
 
 
 def _push(target: str, sources: Sequence[tuple[Hit, Mapping[str, Any], str]], config: Mapping[str, Any]) -> str:

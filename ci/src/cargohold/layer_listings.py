@@ -43,6 +43,7 @@ from typing import Any, BinaryIO, Final, Literal, get_args
 
 from cargohold.errors import CargoholdError, RegistryError
 from cargohold.inflight import Inflight
+from cargohold.packages import is_packages_repository
 from cargohold.paths import state_path
 from cargohold.reference import Reference
 from cargohold.registry import OCI_MANIFEST, Registry, sha256_digest
@@ -193,8 +194,10 @@ def rows_blob(manifest: Mapping[str, Any], digest: str) -> str | None:
 
 
 def entry_namespace(reference: Reference) -> str | None:
-    """``host[/namespace]`` of a stage entry ``host[/namespace]/cache/<service>/<variant>``; None for another image."""
+    """``host[/namespace]`` of a stage entry ``host[/namespace]/cache/<service>/<variant>[/packages]``, else None."""
     parts = reference.repository.split("/")
+    if is_packages_repository(reference.repository):  # a locked package's entry (python.layer-per-package)
+        parts = parts[:-1]
     if len(parts) < 3 or parts[-3] != "cache":  # noqa: PLR2004 - cache, service, variant
         return None
     return "/".join([reference.registry, *parts[:-3]])

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from cargohold import interrupts
-from cargohold.assemble import stack_in_registry
+from cargohold.assemble import entry_in_registry, layer_entries, stack_in_registry
 from cargohold.errors import CargoholdError
 from cargohold.packages import PACKAGES_REPOSITORY, NotPinnedError, PackagePlan, plan
 from cargohold.stage_cache import (
@@ -36,7 +36,6 @@ from cargohold.stage_cache import (
     CacheEntry,
     Hit,
     export,
-    folder_image,
     import_output,
     lookup,
 )
@@ -100,35 +99,67 @@ async def build(stages: PythonStages, basis: str, cache_repository: str) -> Pack
 
 
 async def export_stage(build: PackagesBuild, entry: CacheEntry, key: str) -> tuple[float, int, str]:
-    """Push the new parts, then stack the stage's entry from every part; (seconds, bytes pushed, warning)."""
+    """Push the new parts, then stack the stage's entry from every part; (seconds, bytes pushed, warning).
+
+    The new parts leave the engine as one image of a layer each (``packages:batch-<key>``), so they
+    are compressed side by side and pushed in one go; each part's own entry is then made in the
+    registry from its layer (an export per part made a cold build's lockfile export 2.7 to 3.5 s,
+    beside the torch stage that builds meanwhile on the same cores).
+    """
     began = time.monotonic()
-    share = build.seconds / max(len(build.built), 1)  # what each new part cost, for its own label
-    warnings: list[str] = []
-
-    async def one(tag: str, part_key: str, folder: dagger.Directory) -> None:
-        part = CacheEntry(build.repository, tag)
-        _, warning = await export(part, folder_image(VENV, folder), share, part_key)
-        hit = None if warning else await lookup(part)
-        if hit is None:
-            warnings.append(warning or f"cache export of {part} left no entry")
-        else:
-            build.hits[tag] = hit
-
-    async with anyio.create_task_group() as tg:
-        for tag, (part_key, folder) in build.built.items():
-            tg.start_soon(one, tag, part_key, folder)
-    pushed = sum(build.hits[tag].compressed_bytes for tag in build.built if tag in build.hits)
-    if warnings:
-        return time.monotonic() - began, pushed, warnings[0]
-    labels = {LABEL_CREATED: _now(), LABEL_SECONDS: f"{build.seconds:.2f}", LABEL_KEY: key}
-    parts = [(note, build.hits[tag]) for tag, note in build.parts]
     try:
+        await _export_parts(build, key)
+        notes = dict(build.parts)
+        parts = [(notes[tag], build.hits[tag]) for tag in notes]
+        labels = {LABEL_CREATED: _now(), LABEL_SECONDS: f"{build.seconds:.2f}", LABEL_KEY: key}
         await interrupts.in_thread(functools.partial(stack_in_registry, parts, str(entry), labels))
+    except _ExportError as e:
+        log.warning("%s", e)
+        return time.monotonic() - began, 0, str(e)
     except CargoholdError as e:
         warning = f"stacking {entry} from its packages failed, the build goes on: {e}"
         log.warning("%s", warning)
-        return time.monotonic() - began, pushed, warning
+        return time.monotonic() - began, 0, warning
+    pushed = sum(build.hits[tag].compressed_bytes for tag in build.built)
     return time.monotonic() - began, pushed, ""
+
+
+class _ExportError(Exception):
+    """A part could not be exported (the message is the warning)."""
+
+
+async def _export_parts(build: PackagesBuild, key: str) -> None:
+    """The parts built here, as entries of their own (their hits added to ``build.hits``)."""
+    if not build.built:
+        return
+    from dagger import dag  # noqa: PLC0415 - the SDK only where the engine is used
+
+    batch = CacheEntry(build.repository, f"batch-{key[:40]}")
+    image = dag.container()
+    for _, folder in build.built.values():
+        image = image.with_directory(VENV, folder)
+    _, warning = await export(batch, image, build.seconds, key)
+    batch_hit = None if warning else await lookup(batch)
+    if batch_hit is None:
+        raise _ExportError(warning or f"cache export of {batch} left no entry")
+    notes = dict(build.parts)
+    share = f"{build.seconds / len(build.built):.2f}"  # what each new part cost, for its own label
+
+    def split() -> None:
+        for (tag, (part_key, _)), (hit, layer, diff) in zip(build.built.items(), layer_entries(batch_hit), strict=True):
+            labels = {LABEL_CREATED: _now(), LABEL_SECONDS: share, LABEL_KEY: part_key}
+            entry_in_registry(str(CacheEntry(build.repository, tag)), [(hit, layer, diff, notes[tag])], labels)
+
+    try:
+        await interrupts.in_thread(split)
+    except ValueError as e:  # the engine made another number of layers than parts (never seen; never trusted)
+        raise _ExportError(f"{batch} has {len(batch_hit.layers)} layers for {len(build.built)} packages") from e
+    except CargoholdError as e:
+        raise _ExportError(f"cache export of the packages of {batch} failed, the build goes on: {e}") from e
+    found = await _look_up(build.repository, list(build.built))
+    if missing := [tag for tag in build.built if tag not in found]:
+        raise _ExportError(f"cache export of {build.repository}:{missing[0]} left no entry")
+    build.hits |= found
 
 
 async def _look_up(repository: str, tags: list[str]) -> dict[str, Hit]:
