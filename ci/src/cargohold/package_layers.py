@@ -9,9 +9,10 @@ dependency entry missed:
    (``PythonStages.packages``); the skeleton is built if it missed;
 3. the stage's folder in the engine is the skeleton with every package's
    folder on it (a hit is pulled only if a later step reads it);
-4. the export pushes each new part as an entry of its own, then stacks the
-   stage's entry in the registry from all the parts' layers: nothing is
-   compressed twice, and an unchanged package keeps its blob.
+4. the export pushes the new parts as one image of a layer each, makes each
+   part's entry from its layer in the registry, then stacks the stage's
+   entry there from all the parts' layers: nothing is compressed twice,
+   and an unchanged package keeps its blob.
 """
 
 from __future__ import annotations
