@@ -22,7 +22,6 @@ refuses, the same ``RuntimeSpec`` is rendered by the engine instead
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -33,6 +32,7 @@ from cargohold.errors import RegistryError
 from cargohold.keys import RUNTIME_BASE as BASE_STAGE
 from cargohold.reference import Reference
 from cargohold.registry import OCI_CONFIG, OCI_MANIFEST, Registry, sha256_digest
+from cargohold.stage_cache import created_now
 
 if TYPE_CHECKING:
     import dagger
@@ -155,7 +155,7 @@ def in_registry(spec: RuntimeSpec, entries: Mapping[str, Hit], target: str) -> s
         hit = entries[stage]
         sources += [(hit, layer, diff) for layer, diff in zip(hit.layers, _diff_ids(hit), strict=True)]
         notes += layer_notes(hit, stage, path)
-    created = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    created = created_now()
     config = image_config(base.config, spec, [d for *_, d in sources], created, notes)
     return _push(target, sources, config)
 
@@ -183,7 +183,7 @@ def entry_in_registry(
 
     Only a config and a manifest are new; the blobs are mounted. By digest. Blocking.
     """
-    created = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    created = created_now()
     first = layers[0][0].config
     config = {
         "architecture": first.get("architecture", "amd64"),

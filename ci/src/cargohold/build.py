@@ -43,6 +43,7 @@ from cargohold.stage_cache import (
     folder_image,
     import_image,
     import_pulled,
+    look_up_all,
     lookup,
     resolve_images,
 )
@@ -246,15 +247,7 @@ class StageOutputs:
 
     async def look_up(self) -> dict[str, Hit]:
         """Every stage's entry, looked up side by side; the hits (known as entries from now on)."""
-        hits: dict[str, Hit] = {}
-
-        async def one(stage: str) -> None:
-            if (hit := await lookup(self.entry(stage))) is not None:
-                hits[stage] = hit
-
-        async with anyio.create_task_group() as tg:
-            for stage in self.job.keys.stages:
-                tg.start_soon(one, stage)
+        hits = await look_up_all({stage: self.entry(stage) for stage in self.job.keys.stages})
         self.entries.update(hits)
         return hits
 

@@ -25,7 +25,6 @@ whose listing is being computed waits for it instead of downloading it again.
 
 from __future__ import annotations
 
-import datetime as dt
 import enum
 import gzip
 import io
@@ -47,7 +46,7 @@ from cargohold.packages import is_packages_repository
 from cargohold.paths import state_path
 from cargohold.reference import Reference
 from cargohold.registry import OCI_MANIFEST, Registry, sha256_digest
-from cargohold.stage_cache import LABEL_CREATED
+from cargohold.stage_cache import LABEL_CREATED, created_now
 
 log = logging.getLogger(__name__)
 
@@ -269,7 +268,7 @@ class ListingStore:
         """Store ``digest``'s listing, labelled with the time now; raises for registry trouble."""
         if (tag := listing_tag(digest)) is None:
             return
-        stored = artifact(digest, listing, dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        stored = artifact(digest, listing, created_now())
         self.registry.push_blob(self.repository, sha256_digest(stored.rows), stored.rows)
         self.registry.push_blob(self.repository, sha256_digest(stored.config), stored.config)
         self.registry.put_manifest(self.repository, tag, stored.manifest, OCI_MANIFEST)

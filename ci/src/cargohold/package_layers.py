@@ -17,7 +17,6 @@ dependency entry missed:
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import logging
 import time
@@ -36,8 +35,10 @@ from cargohold.stage_cache import (
     LABEL_SECONDS,
     CacheEntry,
     Hit,
+    created_now,
     export,
     import_output,
+    look_up_all,
     lookup,
 )
 from cargohold.stages_python import VENV, PythonStages
@@ -62,7 +63,7 @@ class PackagesBuild:
     @property
     def parts(self) -> list[tuple[str, str]]:
         """(tag, what it is) of every part, in layer order: the skeleton, then the lockfile's packages."""
-        return [(self.plan.skeleton_tag, "cargohold: venv at /opt/venv")] + [
+        return [(self.plan.skeleton_tag, f"cargohold: venv at {VENV}")] + [
             (p.tag, f"cargohold: {p.pin} at {VENV}") for p in self.plan.packages
         ]
 
@@ -80,7 +81,8 @@ async def build(stages: PythonStages, basis: str, cache_repository: str) -> Pack
     except NotPinnedError as e:
         return f"layer-per-package: {stages.settings.lockfile}: {e}; built as one layer"
     repository = f"{cache_repository}/{PACKAGES_REPOSITORY}"
-    hits = await _look_up(repository, [lock.skeleton_tag, *(p.tag for p in lock.packages)])
+    tags = [lock.skeleton_tag, *(p.tag for p in lock.packages)]
+    hits = await look_up_all({tag: CacheEntry(repository, tag) for tag in tags})
     missing = tuple(p for p in lock.packages if p.tag not in hits)
     built: dict[str, tuple[str, dagger.Directory]] = {}
     if lock.skeleton_tag not in hits:
@@ -112,7 +114,7 @@ async def export_stage(build: PackagesBuild, entry: CacheEntry, key: str) -> tup
         await _export_parts(build, key)
         notes = dict(build.parts)
         parts = [(notes[tag], build.hits[tag]) for tag in notes]
-        labels = {LABEL_CREATED: _now(), LABEL_SECONDS: f"{build.seconds:.2f}", LABEL_KEY: key}
+        labels = {LABEL_CREATED: created_now(), LABEL_SECONDS: f"{build.seconds:.2f}", LABEL_KEY: key}
         await interrupts.in_thread(functools.partial(stack_in_registry, parts, str(entry), labels))
     except _ExportError as e:
         log.warning("%s", e)
@@ -148,7 +150,7 @@ async def _export_parts(build: PackagesBuild, key: str) -> None:
 
     def split() -> None:
         for (tag, (part_key, _)), (hit, layer, diff) in zip(build.built.items(), layer_entries(batch_hit), strict=True):
-            labels = {LABEL_CREATED: _now(), LABEL_SECONDS: share, LABEL_KEY: part_key}
+            labels = {LABEL_CREATED: created_now(), LABEL_SECONDS: share, LABEL_KEY: part_key}
             entry_in_registry(str(CacheEntry(build.repository, tag)), [(hit, layer, diff, notes[tag])], labels)
 
     try:
@@ -157,23 +159,10 @@ async def _export_parts(build: PackagesBuild, key: str) -> None:
         raise _ExportError(f"{batch} has {len(batch_hit.layers)} layers for {len(build.built)} packages") from e
     except CargoholdError as e:
         raise _ExportError(f"cache export of the packages of {batch} failed, the build goes on: {e}") from e
-    found = await _look_up(build.repository, list(build.built))
+    found = await look_up_all({tag: CacheEntry(build.repository, tag) for tag in build.built})
     if missing := [tag for tag in build.built if tag not in found]:
         raise _ExportError(f"cache export of {build.repository}:{missing[0]} left no entry")
     build.hits |= found
-
-
-async def _look_up(repository: str, tags: list[str]) -> dict[str, Hit]:
-    hits: dict[str, Hit] = {}
-
-    async def one(tag: str) -> None:
-        if (hit := await lookup(CacheEntry(repository, tag))) is not None:
-            hits[tag] = hit
-
-    async with anyio.create_task_group() as tg:
-        for tag in tags:
-            tg.start_soon(one, tag)
-    return hits
 
 
 async def _sync(built: dict[str, tuple[str, dagger.Directory]]) -> None:
@@ -181,7 +170,3 @@ async def _sync(built: dict[str, tuple[str, dagger.Directory]]) -> None:
     async with anyio.create_task_group() as tg:
         for _, folder in built.values():
             tg.start_soon(folder.sync)
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 LABEL_CREATED: Final = "dev.cargohold.created"
 LABEL_SECONDS: Final = "dev.cargohold.stage.seconds"
 LABEL_KEY: Final = "dev.cargohold.stage.key"
+K = TypeVar("K")  # the caller's names for a batch of entries (stage names, package tags)
 
 
 class Outcome(enum.Enum):
@@ -98,6 +99,25 @@ class StageRecord:
     pushed_bytes: int = 0
     export_seconds: float = 0.0
     warning: str = ""
+
+
+def created_now() -> str:
+    """The current time as the created label and image configs write it (RFC 3339, UTC, seconds)."""
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def look_up_all(entries: Mapping[K, CacheEntry]) -> dict[K, Hit]:
+    """Every entry looked up side by side; the hits, by the caller's own names."""
+    hits: dict[K, Hit] = {}
+
+    async def one(name: K, entry: CacheEntry) -> None:
+        if (hit := await lookup(entry)) is not None:
+            hits[name] = hit
+
+    async with anyio.create_task_group() as tg:
+        for name, entry in entries.items():
+            tg.start_soon(one, name, entry)
+    return hits
 
 
 async def lookup(entry: CacheEntry) -> Hit | None:
@@ -186,7 +206,7 @@ async def export(entry: CacheEntry, image: dagger.Container, seconds: float, key
     import dagger  # noqa: PLC0415 - the SDK only where the engine is used
 
     began = time.monotonic()
-    created = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    created = created_now()
     image = (
         image.with_label(LABEL_CREATED, created).with_label(LABEL_SECONDS, f"{seconds:.2f}").with_label(LABEL_KEY, key)
     )
