@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 from dagger import dag
 
-from cargohold.base_images import NODE_VERSION, NPM_VERSION
+from cargohold.base_images import BUILDER_TOOLS_LABEL, NODE_VERSION, NPM_VERSION
 from cargohold.bootstrap import BootstrapReport
-from cargohold.config import Config
+from cargohold.config import Config, PythonConfig, VariantConfig
+from cargohold.stages_python import PythonStages
+from cargohold.trust import bundle_file, read_bundle
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -28,6 +30,34 @@ async def test_python_build_base_has_compilers_and_headers(dagger_session: str, 
     out = await _run(config.images.python_build, "sh", "-c", script)
     assert "gcc" in out
     assert out.endswith("headers")
+
+
+async def test_python_build_base_brings_the_stages_pip_and_an_empty_venv(dagger_session: str, config: Config) -> None:
+    script = (
+        "/opt/pip-tool/bin/pip --version; /opt/venv/bin/python -c 'import sys; print(sys.prefix)'; ls /opt/venv/bin"
+    )
+    out = await _run(config.images.python_build, "sh", "-c", script)
+    assert out.startswith("pip "), out
+    assert "\n/opt/venv\n" in out, out
+    assert "pip" not in out.rsplit("/opt/venv\n", 1)[1], f"wanted a venv without pip, got bin/: {out}"
+    label = await dag.container().from_(config.images.python_build).label(BUILDER_TOOLS_LABEL)
+    assert label == "/opt/pip-tool /opt/venv"
+    stages = PythonStages(
+        dag.directory(), PythonConfig(), VariantConfig(), config.images.python_build, config.images.python
+    )
+    assert (await stages.with_base_facts()).builder_tools
+
+
+async def test_a_builder_base_without_the_tools_gets_them_made(dagger_session: str, config: Config) -> None:
+    # A builder image of the user's own (here the runtime base: python and venv, no pip, no label).
+    src = dag.directory().with_new_file("requirements.lock", "six==1.16.0\n")
+    bundle = bundle_file(read_bundle(config.ca_bundle_paths()))
+    stages = PythonStages(src, PythonConfig(), VariantConfig(), config.images.python, config.images.python,
+                          ca_bundle=bundle)  # fmt: skip
+    stages = await stages.with_base_facts()
+    assert not stages.builder_tools
+    venv = stages.stage("dependencies", {})
+    assert "lib/python3.11/site-packages/six.py" in await venv.glob("lib/python3.11/site-packages/*.py")
 
 
 async def test_node_base_has_the_pinned_node_and_npm(dagger_session: str, config: Config) -> None:

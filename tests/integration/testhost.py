@@ -109,10 +109,17 @@ class Relay:
         class Handler(socketserver.BaseRequestHandler):
             def handle(self) -> None:
                 with socket.create_connection(relay.target, timeout=timeout) as upstream:
+                    for end in (self.request, upstream):  # relay each chunk at once, as a registry sends it
+                        end.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                     _pump(self.request, upstream, on_bytes, join_timeout=2 * timeout)
 
-        socketserver.ThreadingTCPServer.allow_reuse_address = True
-        self.server = socketserver.ThreadingTCPServer(listen, Handler, bind_and_activate=False)
+        class Server(socketserver.ThreadingTCPServer):
+            allow_reuse_address = True
+            # socketserver's default backlog is 5: a client opening 20 connections at once (a
+            # lockfile's packages looked up side by side) lost SYNs and waited 1 s to resend them.
+            request_queue_size = 128
+
+        self.server = Server(listen, Handler, bind_and_activate=False)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 

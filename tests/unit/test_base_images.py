@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from cargohold.base_images import RECIPES, local_image_overrides
+from cargohold.base_images import BUILDER_TOOLS_LABEL, RECIPES, local_image_overrides
 from cargohold.config import apply_overrides, parse_config
 
 
@@ -34,3 +34,9 @@ def test_runtime_images_are_slim_and_builder_has_compilers() -> None:
     assert "gcc" not in by_name["python"].packages
     assert "gcc" in by_name["python-build"].packages
     assert by_name["python"].image_config().env["LANG"] == "C.UTF-8"
+
+
+def test_only_the_builder_base_says_it_brings_the_stages_pip_and_venv() -> None:
+    by_name = {r.name: r for r in RECIPES}
+    assert by_name["python-build"].image_config().labels[BUILDER_TOOLS_LABEL] == "/opt/pip-tool /opt/venv"
+    assert BUILDER_TOOLS_LABEL not in by_name["python"].image_config().labels

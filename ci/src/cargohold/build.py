@@ -208,9 +208,10 @@ async def stage_outputs(
     hits = await outputs.look_up()
     # The bases of the stages to build: a missing one fails here, before any stage is built or exported.
     # (Only those: a fresh runner that builds nothing but the app pulls no base at all.)
-    await resolve_images(
-        tuple(base for stage in job.keys.stages if stage not in hits and (base := stages.base_of(stage)))
-    )
+    bases = tuple(base for stage in job.keys.stages if stage not in hits and (base := stages.base_of(stage)))
+    await resolve_images(bases)
+    if bases:  # something is built: what its bases bring decides how (see PythonStages.builder_tools)
+        outputs.stages = await stages.with_base_facts()
     async with anyio.create_task_group() as tg:
         for stage in job.keys.stages:
             name = f"stage {job.target.label} {stage}"

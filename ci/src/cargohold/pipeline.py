@@ -125,8 +125,8 @@ async def _target(ctx: _Context, job: Job) -> None:
         return f"{image.reference} ({facts.compressed_size / 1e6:.1f} MB)"
 
     tasks: dict[TaskKind, Callable[[], Awaitable[str]]] = {
-        TaskKind.LINT: lambda: _commands(stages.dev(outputs.folders), svc.lint),
-        TaskKind.TEST: lambda: _commands(stages.dev(outputs.folders), svc.test),
+        TaskKind.LINT: lambda: _commands(outputs.stages.dev(outputs.folders), svc.lint),
+        TaskKind.TEST: lambda: _commands(outputs.stages.dev(outputs.folders), svc.test),
         TaskKind.BUILD: build,
     }
     kinds = options.per_target()

@@ -9,6 +9,7 @@ engine's own default; every other registry is HTTPS.
 
 from __future__ import annotations
 
+import atexit
 import base64
 import contextlib
 import functools
@@ -22,6 +23,7 @@ import re
 import shutil
 import ssl
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
@@ -95,24 +97,27 @@ class Credentials:
 class _RegistryAuth(httpx.Auth):
     """Basic auth, or the token flow GHCR and Docker Hub use (``WWW-Authenticate: Bearer realm=…``).
 
-    The header that answered a challenge is sent up front on the client's later requests, so an
-    upload streamed from a file (which cannot be sent twice) goes out authorized the first time.
+    The header that answered a challenge is sent up front on later requests to the same
+    repository (a token's scope is a repository), so an upload streamed from a file (which
+    cannot be sent twice) goes out authorized the first time. One auth serves the threads
+    of a shared client: the headers are plain strings, replaced whole.
     """
 
     def __init__(self, credentials: Credentials | None) -> None:
         self._credentials = credentials
-        self._header: str | None = None
+        self._headers: dict[str, str] = {}  # scope (see _scope) → the header that answered its challenge
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        if self._header is not None:
-            request.headers["Authorization"] = self._header
+        scope = _scope(request.url)
+        if (header := self._headers.get(scope) or self._headers.get("")) is not None:
+            request.headers["Authorization"] = header
         response = yield request
         challenge = response.headers.get("WWW-Authenticate", "")
         if response.status_code != httpx.codes.UNAUTHORIZED or not challenge:
             return
         scheme, _, params = challenge.partition(" ")
         if scheme.lower() == "basic" and self._credentials is not None:
-            request.headers["Authorization"] = self._header = self._basic()
+            request.headers["Authorization"] = self._headers[""] = self._basic()  # basic: the whole host
             yield request
         elif scheme.lower() == "bearer":
             fields = dict(re.findall(r'(\w+)="([^"]*)"', params))
@@ -125,13 +130,23 @@ class _RegistryAuth(httpx.Auth):
             token_response.read()
             body = token_response.json() if token_response.is_success else {}
             if token := body.get("token") or body.get("access_token"):
-                request.headers["Authorization"] = self._header = f"Bearer {token}"
+                request.headers["Authorization"] = self._headers[scope] = f"Bearer {token}"
                 yield request
 
     def _basic(self) -> str:
         assert self._credentials is not None  # noqa: S101 - checked by the caller
         pair = f"{self._credentials.username}:{self._credentials.password}".encode()
         return "Basic " + base64.b64encode(pair).decode()
+
+
+def _scope(url: httpx.URL) -> str:
+    """What a bearer token of this request is scoped to: its repository, and the one a blob is mounted from."""
+    path = url.path.removeprefix("/v2/")
+    for marker in ("/manifests/", "/blobs/", "/tags/"):
+        if marker in path:
+            repository = path.split(marker, 1)[0]
+            return f"{repository} {url.params.get('from', '')}".strip()
+    return path
 
 
 @dataclass(frozen=True)
@@ -149,10 +164,12 @@ class Registry:
         scheme = "http" if is_loopback(self.host) or self.host in plain else "https"
         return f"{scheme}://{self.host}/v2"
 
-    def _client(self) -> httpx.Client:
+    @contextlib.contextmanager
+    def _client(self) -> Iterator[httpx.Client]:
+        """The process's client for this host and credentials: its connections stay open between calls."""
         login = docker_login(self.host) if self.credentials is None else None  # `docker login`'s, when given none
         credentials = self.credentials or (Credentials(*login) if login else None)
-        return httpx.Client(timeout=self.timeout, auth=_RegistryAuth(credentials), verify=_tls_context())
+        yield _shared_client(self.host, self.timeout, credentials)
 
     def ping(self) -> bool:
         """True when the registry answers its API root."""
@@ -381,12 +398,39 @@ class Registry:
         raise RegistryError(msg, "build and push the image for linux/amd64")
 
 
+_CLIENTS: dict[tuple[str, float, Credentials | None], httpx.Client] = {}
+_CLIENTS_LOCK: Final = threading.Lock()
+
+
+def _shared_client(host: str, timeout: float, credentials: Credentials | None) -> httpx.Client:
+    """One client per registry host, timeout and credentials, shared by every thread of the process.
+
+    A build makes hundreds of small registry calls, many side by side (every package of a
+    lockfile looked up at once). A client per call paid a new connection each time (and, on a
+    TLS registry, a handshake and a token exchange); the shared client keeps its connections
+    alive and its auth header. httpx clients are safe to share between threads.
+    """
+    key = (host, timeout, credentials)
+    with _CLIENTS_LOCK:
+        if (client := _CLIENTS.get(key)) is None:
+            client = _CLIENTS[key] = httpx.Client(
+                timeout=timeout, auth=_RegistryAuth(credentials), verify=_tls_context()
+            )
+            if len(_CLIENTS) == 1:
+                atexit.register(_close_clients)
+        return client
+
+
+def _close_clients() -> None:
+    with _CLIENTS_LOCK:
+        for client in _CLIENTS.values():
+            client.close()
+        _CLIENTS.clear()
+
+
 @functools.cache
 def _tls_context() -> ssl.SSLContext:
-    """One TLS context per process, as httpx makes it (SSL_CERT_FILE honoured).
-
-    Loading the CA store takes ~40 ms, and a run makes a client per registry call.
-    """
+    """One TLS context per process, as httpx makes it (SSL_CERT_FILE honoured); loading the CA store takes ~40 ms."""
     return httpx.create_ssl_context()
 
 

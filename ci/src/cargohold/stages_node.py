@@ -44,6 +44,10 @@ class NodeStages:
     runtime_image: str
     ca_bundle: dagger.File | None = None
 
+    async def with_base_facts(self) -> NodeStages:
+        """These stages as they are: nothing about the Node bases changes how they build."""
+        return self
+
     def base_of(self, stage: str) -> str | None:
         """The base image ``stage`` is built from (None: it needs none)."""
         if stage in ("dependencies", "build"):

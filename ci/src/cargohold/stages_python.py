@@ -21,13 +21,14 @@ builder's pip (``pip --python``).
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Final
 
 import dagger
 from dagger import dag
 
+from cargohold.base_images import BUILDER_TOOLS_LABEL
 from cargohold.cache import pip_cache
 from cargohold.config import PythonConfig, VariantConfig
 from cargohold.keys import RUNTIME_BASE
@@ -48,6 +49,12 @@ _HEAVY_PTH: Final = (
     f"{VENV}/bin/python", "-c",
     f"import sysconfig, pathlib; pathlib.Path(sysconfig.get_path('purelib'), {PTH_FILE!r}).write_text({HEAVY!r})",
 )  # fmt: skip
+# The builder's pip and its stages' empty venv, made in one exec (shared by the stages of a build)
+# when the base image does not say it has them (base_images.BUILDER_TOOLS_LABEL).
+BUILDER_TOOLS: Final = (
+    f"{{ test -x {PIP_TOOL}/bin/pip || python3 -m venv {PIP_TOOL}; }} && "
+    f"{{ test -x {VENV}/bin/python || python3 -m venv --without-pip {VENV}; }}"
+)
 PIP: Final = (f"{PIP_TOOL}/bin/pip", "--python", f"{VENV}/bin/python", "--disable-pip-version-check")
 # Removes the config's prune globs under a folder ("site" means the venv's site-packages).
 PRUNE: Final = (
@@ -112,6 +119,12 @@ class PythonStages:
     runtime_image: str
     wheelhouse: dagger.Directory | None = None
     ca_bundle: dagger.File | None = None
+    builder_tools: bool = False  # the builder image has /opt/pip-tool and /opt/venv (see with_base_facts)
+
+    async def with_base_facts(self) -> PythonStages:
+        """These stages, knowing whether the builder image brings the pip and the venv (its label says so)."""
+        label = await dag.container().from_(self.builder_image).label(BUILDER_TOOLS_LABEL)
+        return replace(self, builder_tools=bool(label))
 
     def base_of(self, stage: str) -> str | None:
         """The base image ``stage`` is built from (None: it needs none)."""
@@ -178,57 +191,60 @@ class PythonStages:
         )
 
     def _builder(self) -> dagger.Container:
-        """Compilers, a pip of its own, and an empty venv at a fixed path."""
-        return (
+        """Compilers, a pip of its own, and an empty venv at a fixed path (made here when the base has none)."""
+        ctr = (
             dag.container()
             .from_(self.builder_image)
             .with_(with_ca_bundle(self.ca_bundle))
             .with_(pip_cache())
             .with_env_variable("PIP_ROOT_USER_ACTION", "ignore")
-            .with_exec(["python3", "-m", "venv", PIP_TOOL])
-            .with_exec(["python3", "-m", "venv", "--without-pip", VENV])
         )
+        return ctr if self.builder_tools else ctr.with_exec(["sh", "-c", BUILDER_TOOLS])
 
     def _heavy(self, _: Outputs) -> dagger.Container:
         """The heavy requirements alone, into their own folder (empty when there are none)."""
         heavy_file = self.variant.heavy or self.settings.heavy
-        ctr = self._builder().with_exec(["mkdir", "-p", HEAVY])
+        ctr = self._builder()
         if heavy_file is None:
-            return ctr
+            return ctr.with_exec(["mkdir", "-p", HEAVY])
         if self.wheelhouse is not None:
             ctr = ctr.with_mounted_directory(WHEELHOUSE, self.wheelhouse)
         install = [*PIP, "install", *self._compile(), "--no-deps", "--target", HEAVY, *self.index_args()]
-        return (
-            ctr.with_file(f"{SRC}/heavy.txt", self.src.file(heavy_file))
-            .with_exec([*install, "-r", f"{SRC}/heavy.txt"])
-            .with_(self._prune(HEAVY))
+        return ctr.with_file(f"{SRC}/heavy.txt", self.src.file(heavy_file)).with_exec(
+            _one_exec([*install, "-r", f"{SRC}/heavy.txt"], self._prune(HEAVY))
         )
 
     def _dependencies(self, _: Outputs) -> dagger.Container:
         """The lockfile into the venv, which also finds the heavy folder through a .pth file."""
+        lockfile = f"{SRC}/{self.settings.lockfile}"
         return (
             self._builder()
-            .with_file(f"{SRC}/{self.settings.lockfile}", self.src.file(self.settings.lockfile))
-            .with_exec([*PIP, "install", *self._compile(), "--no-deps", "-r", f"{SRC}/{self.settings.lockfile}"])
-            .with_exec(list(_HEAVY_PTH))
-            .with_(self._prune("site"))
+            .with_file(lockfile, self.src.file(self.settings.lockfile))
+            .with_exec(
+                _one_exec(
+                    [*PIP, "install", *self._compile(), "--no-deps", "-r", lockfile],
+                    list(_HEAVY_PTH),
+                    self._prune("site"),
+                )
+            )
         )
 
     def _bake(self, outputs: Outputs) -> dagger.Container:
         """The model made at build time by the service's own command, from the app code only."""
         ctr = self._builder()
+        bake = list(self.settings.bake or ())
         # Mounted, not copied: the bake only reads them, and copying torch costs seconds per bake.
         if "dependencies" in self.reads("bake"):
             ctr = ctr.with_mounted_directory(VENV, outputs["dependencies"])
         else:  # torch alone: the builder's empty venv, which finds the heavy folder like the runtime's does
-            ctr = ctr.with_exec(list(_HEAVY_PTH))
+            bake = _one_exec(list(_HEAVY_PTH), bake)
         return (
             ctr.with_mounted_directory(HEAVY, outputs["heavy"])
             # Only what the bake's key covers: a file it reads but does not declare fails here, loudly.
             .with_directory(APP, self.src, include=_patterns(self.settings.baked_from))
             .with_workdir(APP)
             .with_env_variable("PATH", PATH)
-            .with_exec(list(self.settings.bake or ()))
+            .with_exec(bake)
         )
 
     def venv_skeleton(self) -> dagger.Directory:
@@ -242,22 +258,18 @@ class PythonStages:
         ``bin/…``): stacked on ``venv_skeleton`` in any order, they make the venv that one install would.
         One exec for pip, the prune and the split: a lockfile change pays one container start.
         """
-        prune = [f"{VENV}/bin/python", "-c", PRUNE, "site", *self.settings.prune] if self.settings.prune else []
-        script = " && ".join(
-            shlex.join(command)
-            for command in (
-                [f"{VENV}/bin/python", PARTS_SCRIPT, "before", VENV, f"{SRC}/venv-before"],
-                [*PIP, "install", *self._compile(), "--no-deps", "-r", f"{SRC}/packages.txt"],
-                prune,
-                [f"{VENV}/bin/python", PARTS_SCRIPT, "split", VENV, "/parts", f"{SRC}/venv-before", *names],
-            )
-            if command
-        )
         return (
             self._builder()
             .with_new_file(PARTS_SCRIPT, PARTS)
             .with_new_file(f"{SRC}/packages.txt", requirements)
-            .with_exec(["sh", "-c", script])
+            .with_exec(
+                _one_exec(
+                    [f"{VENV}/bin/python", PARTS_SCRIPT, "before", VENV, f"{SRC}/venv-before"],
+                    [*PIP, "install", *self._compile(), "--no-deps", "-r", f"{SRC}/packages.txt"],
+                    self._prune("site"),
+                    [f"{VENV}/bin/python", PARTS_SCRIPT, "split", VENV, "/parts", f"{SRC}/venv-before", *names],
+                )
+            )
             .directory("/parts")
         )
 
@@ -265,13 +277,11 @@ class PythonStages:
         """The bytecode flag of pip: ``bytecode = false`` leaves the .pyc files out of the runtime's packages."""
         return [] if self.settings.bytecode else ["--no-compile"]
 
-    def _prune(self, root: str) -> Callable[[dagger.Container], dagger.Container]:
-        def apply(ctr: dagger.Container) -> dagger.Container:
-            if not self.settings.prune:
-                return ctr
-            return ctr.with_exec([f"{VENV}/bin/python", "-c", PRUNE, root, *self.settings.prune])
-
-        return apply
+    def _prune(self, root: str) -> list[str]:
+        """The command that removes the prune globs under ``root`` (empty when there are none)."""
+        if not self.settings.prune:
+            return []
+        return [f"{VENV}/bin/python", "-c", PRUNE, root, *self.settings.prune]
 
     def index_args(self) -> list[str]:
         """The index arguments pip gets for the heavy requirements (pure)."""
@@ -285,6 +295,16 @@ class PythonStages:
         elif self.variant.find_links:
             args += ["--find-links", self.variant.find_links]  # a URL
         return args
+
+
+def _one_exec(*commands: list[str]) -> list[str]:
+    """Commands run one after the other in one container, stopping at the first that fails.
+
+    Every exec is a container start and a snapshot, 1 to 2 s each on the engine here: a
+    stage is one exec, not one per step (empty commands are left out).
+    """
+    steps = [command for command in commands if command]
+    return steps[0] if len(steps) == 1 else ["sh", "-c", " && ".join(shlex.join(c) for c in steps)]
 
 
 def _add_user() -> list[str]:
