@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from dagger import dag
 
-from cargohold.base_images import BUILDER_TOOLS_LABEL, NODE_VERSION, NPM_VERSION
+from cargohold.base_images import BUILDER_TOOLS_LABEL, BUILDER_TOOLS_PATHS, NODE_VERSION, NPM_VERSION
 from cargohold.bootstrap import BootstrapReport
 from cargohold.config import Config, PythonConfig, VariantConfig
 from cargohold.stages_python import PythonStages
@@ -34,14 +34,16 @@ async def test_python_build_base_has_compilers_and_headers(dagger_session: str, 
 
 async def test_python_build_base_brings_the_stages_pip_and_an_empty_venv(dagger_session: str, config: Config) -> None:
     script = (
-        "/opt/pip-tool/bin/pip --version; /opt/venv/bin/python -c 'import sys; print(sys.prefix)'; ls /opt/venv/bin"
+        "/opt/venv/bin/python /opt/pip-tool/pip/__pip-runner__.py --version;"
+        " /opt/venv/bin/python -c 'import sys; print(sys.prefix)'; ls /opt/venv/bin"
     )
     out = await _run(config.images.python_build, "sh", "-c", script)
     assert out.startswith("pip "), out
+    assert "(python 3.11)" in out.splitlines()[0], out
     assert "\n/opt/venv\n" in out, out
     assert "pip" not in out.rsplit("/opt/venv\n", 1)[1], f"wanted a venv without pip, got bin/: {out}"
     label = await dag.container().from_(config.images.python_build).label(BUILDER_TOOLS_LABEL)
-    assert label == "/opt/pip-tool /opt/venv"
+    assert label == BUILDER_TOOLS_PATHS
     stages = PythonStages(
         dag.directory(), PythonConfig(), VariantConfig(), config.images.python_build, config.images.python
     )

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from dagger import dag
 
 from cargohold.bootstrap import BootstrapReport
+from cargohold.config import Config
 from cargohold.engine import EngineKind, native_engine_dir
-from cargohold.native_engine import NativeEngine
+from cargohold.native_engine import HOST_CA_DIR, NativeEngine
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -38,6 +40,18 @@ async def test_the_fixed_engine_sockets_are_not_on_the_host(native: NativeEngine
     assert not Path("/run/dagger/engine.sock").exists()
     assert not Path("/run/buildkit/buildkitd.sock").exists()
     assert native.socket.is_socket()
+
+
+async def test_the_engine_does_not_copy_the_host_cas_into_every_exec(
+    native: NativeEngine, dagger_session: str, config: Config
+) -> None:
+    host_cas = sorted(p.name for p in Path(HOST_CA_DIR).glob("*.crt"))
+    if not host_cas:
+        pytest.skip(f"{HOST_CA_DIR} is empty on this host: the engine would copy nothing anyway")
+    engine_pid = _engine_child(native.daemon.pid() or 0)
+    assert list(Path(f"/proc/{engine_pid}/root{HOST_CA_DIR}").iterdir()) == []
+    seen = await dag.container().from_(config.images.python).with_exec(["ls", "-A", HOST_CA_DIR]).stdout()
+    assert seen.split() == [], f"wanted no injected CAs in the exec, got {seen.split()} (host has {host_cas})"
 
 
 async def test_a_running_engine_is_reused(native: NativeEngine) -> None:

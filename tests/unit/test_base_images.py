@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from cargohold.base_images import BUILDER_TOOLS_LABEL, RECIPES, local_image_overrides
+from cargohold.base_images import BUILDER_TOOLS_LABEL, BUILDER_TOOLS_PATHS, RECIPES, local_image_overrides
 from cargohold.config import apply_overrides, parse_config
 
 
@@ -38,5 +38,14 @@ def test_runtime_images_are_slim_and_builder_has_compilers() -> None:
 
 def test_only_the_builder_base_says_it_brings_the_stages_pip_and_venv() -> None:
     by_name = {r.name: r for r in RECIPES}
-    assert by_name["python-build"].image_config().labels[BUILDER_TOOLS_LABEL] == "/opt/pip-tool /opt/venv"
+    assert by_name["python-build"].image_config().labels[BUILDER_TOOLS_LABEL] == BUILDER_TOOLS_PATHS
     assert BUILDER_TOOLS_LABEL not in by_name["python"].image_config().labels
+
+
+def test_the_builder_label_names_the_paths_the_stages_use() -> None:
+    from cargohold.stages_python import PIP, VENV  # noqa: PLC0415 - the SDK-side module, for its paths
+
+    pip_package, venv = BUILDER_TOOLS_PATHS.split()
+    assert venv == VENV
+    assert PIP[0] == f"{VENV}/bin/python"
+    assert PIP[1] == f"{pip_package}/__pip-runner__.py"

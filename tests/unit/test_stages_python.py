@@ -20,5 +20,5 @@ def test_the_builder_makes_only_the_tools_its_base_lacks(tmp_path: Path) -> None
     (tmp_path / "venv" / "bin").mkdir(parents=True)
     (tmp_path / "venv" / "bin" / "python").symlink_to(sys.executable)  # a base that has the venv only
     subprocess.run(["sh", "-c", script], check=True, capture_output=True)
-    assert (tmp_path / "pip-tool" / "bin" / "pip").is_file()
+    assert (tmp_path / "pip-tool" / "pip" / "__pip-runner__.py").is_file()
     assert sorted(p.name for p in (tmp_path / "venv").iterdir()) == ["bin"], "an existing venv is left alone"

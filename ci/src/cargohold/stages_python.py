@@ -28,7 +28,7 @@ from typing import Final
 import dagger
 from dagger import dag
 
-from cargohold.base_images import BUILDER_TOOLS_LABEL
+from cargohold.base_images import BUILDER_TOOLS_LABEL, BUILDER_TOOLS_PATHS, PIP_PACKAGE_FOLDER
 from cargohold.cache import pip_cache
 from cargohold.config import PythonConfig, VariantConfig
 from cargohold.keys import RUNTIME_BASE
@@ -53,9 +53,12 @@ _HEAVY_PTH: Final = (
 # when the base image does not say it has them (base_images.BUILDER_TOOLS_LABEL).
 BUILDER_TOOLS: Final = (
     f"{{ test -x {PIP_TOOL}/bin/pip || python3 -m venv {PIP_TOOL}; }} && "
+    f"{{ test -e {PIP_TOOL}/pip || ln -s \"$({PIP_TOOL}/bin/python -c '{PIP_PACKAGE_FOLDER}')\" {PIP_TOOL}/pip; }} && "
     f"{{ test -x {VENV}/bin/python || python3 -m venv --without-pip {VENV}; }}"
 )
-PIP: Final = (f"{PIP_TOOL}/bin/pip", "--python", f"{VENV}/bin/python", "--disable-pip-version-check")
+# The builder's pip, run by the venv's own interpreter: it installs into the venv, and starts once
+# (``pip --python`` starts pip, which starts the target interpreter and pip again in it).
+PIP: Final = (f"{VENV}/bin/python", f"{PIP_TOOL}/pip/__pip-runner__.py", "--disable-pip-version-check")
 # Removes the config's prune globs under a folder ("site" means the venv's site-packages).
 PRUNE: Final = (
     "import glob, os, shutil, sys, sysconfig\n"
@@ -119,12 +122,12 @@ class PythonStages:
     runtime_image: str
     wheelhouse: dagger.Directory | None = None
     ca_bundle: dagger.File | None = None
-    builder_tools: bool = False  # the builder image has /opt/pip-tool and /opt/venv (see with_base_facts)
+    builder_tools: bool = False  # the builder image has /opt/pip-tool/pip and /opt/venv (see with_base_facts)
 
     async def with_base_facts(self) -> PythonStages:
         """These stages, knowing whether the builder image brings the pip and the venv (its label says so)."""
         label = await dag.container().from_(self.builder_image).label(BUILDER_TOOLS_LABEL)
-        return replace(self, builder_tools=bool(label))
+        return replace(self, builder_tools=label == BUILDER_TOOLS_PATHS)
 
     def base_of(self, stage: str) -> str | None:
         """The base image ``stage`` is built from (None: it needs none)."""
