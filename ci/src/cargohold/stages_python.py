@@ -15,7 +15,7 @@ runtime is assembled from the cache entries' layers (see ``assemble``). Heavy,
 rarely changing packages get their own stage and layer: a change to any other
 dependency leaves the torch layer, its cache entry and its registry blobs
 untouched. The runtime venv has no pip: packages are installed with the
-builder's pip (``pip --python``).
+builder's pip, run by the venv's own interpreter (see ``PIP``).
 """
 
 from __future__ import annotations
