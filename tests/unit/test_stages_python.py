@@ -6,7 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cargohold.stages_python import BUILDER_TOOLS, _one_exec
+from cargohold.base_images import BUILDER_TOOLS_SCRIPT
+from cargohold.stages_python import _one_exec
 
 
 def test_the_steps_of_a_stage_run_in_one_exec_and_stop_at_the_first_failure() -> None:
@@ -16,7 +17,7 @@ def test_the_steps_of_a_stage_run_in_one_exec_and_stop_at_the_first_failure() ->
 
 
 def test_the_builder_makes_only_the_tools_its_base_lacks(tmp_path: Path) -> None:
-    script = BUILDER_TOOLS.replace("/opt/", f"{tmp_path}/")  # the same shell, on this host
+    script = BUILDER_TOOLS_SCRIPT.replace("/opt/", f"{tmp_path}/")  # the same shell, on this host
     (tmp_path / "venv" / "bin").mkdir(parents=True)
     (tmp_path / "venv" / "bin" / "python").symlink_to(sys.executable)  # a base that has the venv only
     subprocess.run(["sh", "-c", script], check=True, capture_output=True)

